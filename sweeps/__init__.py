@@ -1,0 +1,1 @@
+"""comfyfleet's engine: a ComfyUI client, fleet state, sweeps and a simulator. No UI."""
