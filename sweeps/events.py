@@ -293,7 +293,9 @@ def parse_binary(frame: bytes, *, server: str = "") -> Event:
     body = frame[4:]
     if kind == 1:
         if len(body) < 4:
-            return MalformedFrame("preview frame without an image format", frame[:64], server=server)
+            return MalformedFrame(
+                "preview frame without an image format", frame[:64], server=server
+            )
         (fmt,) = struct.unpack(">I", body[:4])
         mime = _IMAGE_FORMATS.get(fmt, "application/octet-stream")
         return PreviewImage(1, mime, body[4:], server=server)
@@ -308,7 +310,9 @@ def parse_binary(frame: bytes, *, server: str = "") -> Event:
         return ProgressText(node, text, server=server)
     if kind == 4:
         if len(body) < 4:
-            return MalformedFrame("preview frame without metadata length", frame[:64], server=server)
+            return MalformedFrame(
+                "preview frame without metadata length", frame[:64], server=server
+            )
         (n,) = struct.unpack(">I", body[:4])
         try:
             meta = json.loads(body[4 : 4 + n])

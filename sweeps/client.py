@@ -1,0 +1,532 @@
+"""An async client for one ComfyUI server: every REST route a client uses, and /ws.
+
+Raw JSON and third-party exceptions stop here: routes return the typed values
+of :mod:`sweeps.models`, the websocket yields :mod:`sweeps.events`, and every
+failure is one of :mod:`sweeps.errors`.
+
+>>> async with ComfyClient("http://127.0.0.1:8188") as client:  # doctest: +SKIP
+...     queued = await client.queue_prompt(workflow)
+...     async for event in client.events():
+...         ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+
+from .config import ServerConfig
+from .errors import (
+    ClientClosed,
+    PromptRejected,
+    ProtocolError,
+    RequestRejected,
+    ServerFailed,
+    ServerTimeout,
+    ServerUnreachable,
+)
+from .events import Event, SocketClosed, SocketOpened, Status, parse_binary, parse_text
+from .models import (
+    HistoryEntry,
+    OutputFile,
+    PromptQueued,
+    QueueState,
+    SystemStats,
+    UploadedFile,
+    parse_input_issue,
+    parse_node_errors,
+)
+from .schema import NodeSchema, parse_object_info
+
+__all__ = ["ComfyClient"]
+
+# Previews are small, but SaveImageWebsocket sends full-size PNGs over /ws.
+_WS_MAX_FRAME = 64 * 1024 * 1024
+_USER_AGENT = "comfyfleet"
+
+
+class _State(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class ComfyClient:
+    """One ComfyUI server, over httpx (REST) and websockets (/ws).
+
+    ``client_id`` is sent with every prompt and used as the websocket's
+    ``clientId``, which is what routes a prompt's events to us (PROTOCOL 2.2).
+    It changes only when a reconnect must avoid the same-id pitfall
+    (PROTOCOL 6.6); read it at submission time.
+
+    Pass ``http`` to inject an ``httpx.AsyncClient`` (a ``MockTransport`` in tests);
+    the client then does not close it.
+    """
+
+    def __init__(
+        self,
+        server: ServerConfig | str,
+        *,
+        client_id: str | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.server = server if isinstance(server, ServerConfig) else ServerConfig(server)
+        self.client_id = client_id or str(uuid.uuid4())
+        t = self.server.timeouts
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            headers={"User-Agent": _USER_AGENT, **self.server.headers},
+            timeout=httpx.Timeout(t.read, connect=t.connect),
+            # Connection refused is retried by the transport, not by hand.
+            transport=httpx.AsyncHTTPTransport(retries=1),
+        )
+        self._state = _State.UNOPENED
+        self._schemas: dict[str, NodeSchema] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def __aenter__(self) -> ComfyClient:
+        if self._state is not _State.UNOPENED:
+            raise ClientClosed("a ComfyClient can be opened only once")
+        self._state = _State.OPENED
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._state = _State.CLOSED
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        json_body: object = None,
+        files: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        if self._state is _State.CLOSED:
+            raise ClientClosed(f"client for {self.url} used after close")
+        url = self.server.http_url(path, params)
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                json=json_body,
+                files=files,
+                data=data,
+            )
+        except httpx.TimeoutException as exc:
+            raise ServerTimeout(
+                f"{method} {url} timed out ({type(exc).__name__}; "
+                f"connect {self.server.timeouts.connect}s, read {self.server.timeouts.read}s)",
+                server=self.url,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(
+                f"cannot reach {self.url} ({method} {path}): {exc or type(exc).__name__}",
+                server=self.url,
+            ) from exc
+        self._raise_for_status(method, path, response)
+        return response
+
+    def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        body = response.text[:2000]
+        if status >= 500:
+            raise ServerFailed(
+                f"{method} {path} on {self.url} failed with HTTP {status}: "
+                f"{body.strip()[:200] or response.reason_phrase}",
+                server=self.url,
+                status=status,
+                body=body,
+            )
+        raise RequestRejected(
+            f"{method} {path} on {self.url} was rejected with HTTP {status}"
+            + (f": {body.strip()[:200]}" if body.strip() else ""),
+            server=self.url,
+            status=status,
+            body=body,
+        )
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProtocolError(
+                f"{response.request.method} {response.request.url.path} answered non-JSON",
+                server=self.url,
+                payload=response.text[:300],
+            ) from exc
+
+    async def _get_json(self, path: str, params: Mapping[str, object] | None = None) -> Any:
+        return self._json(await self._request("GET", path, params=params))
+
+    def _parse(self, what: str, parser: Any, *args: Any) -> Any:
+        try:
+            return parser(*args)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ProtocolError(
+                f"unexpected {what} answer: {exc!r}", server=self.url, payload=args[-1]
+            ) from exc
+
+    # -- execution ----------------------------------------------------------
+
+    async def queue_prompt(
+        self,
+        prompt: Mapping[str, Any],
+        *,
+        prompt_id: str | None = None,
+        front: bool = False,
+        number: float | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+        partial_execution_targets: Sequence[str] | None = None,
+    ) -> PromptQueued:
+        """POST /prompt. Raises :class:`PromptRejected` when validation fails.
+
+        Pass ``prompt_id`` to know the id before the answer arrives: execution
+        can start, and even finish, before it does (PROTOCOL 2.3).
+        """
+        body: dict[str, Any] = {"prompt": prompt, "client_id": self.client_id}
+        if prompt_id is not None:
+            body["prompt_id"] = prompt_id
+        if front:
+            body["front"] = True
+        if number is not None:
+            body["number"] = number
+        if extra_data:
+            body["extra_data"] = dict(extra_data)
+        if partial_execution_targets is not None:
+            body["partial_execution_targets"] = list(partial_execution_targets)
+        try:
+            response = await self._request("POST", "/prompt", json_body=body)
+        except RequestRejected as exc:
+            if exc.status == 400:
+                raise await self._rejection(exc) from None
+            raise
+        return self._parse("POST /prompt", PromptQueued.from_json, self._json(response))
+
+    async def _rejection(self, exc: RequestRejected) -> PromptRejected | RequestRejected:
+        try:
+            body = json.loads(exc.body)
+            error = parse_input_issue(body["error"])
+        except (ValueError, KeyError, TypeError):
+            return exc
+        node_errors = parse_node_errors(body.get("node_errors"))
+        node_errors = await self._with_combo_options(node_errors)
+        return PromptRejected(server=self.url, error=error, node_errors=node_errors, body=exc.body)
+
+    async def _with_combo_options(self, node_errors: Any) -> Any:
+        """Fill in the options ComfyUI leaves out of ``value_not_in_list`` errors.
+
+        The server sends ``input_config: null`` when a combo has more than 20
+        options (KSampler's samplers), which would leave the user guessing.
+        """
+        missing = {
+            n.class_type
+            for n in node_errors
+            for e in n.errors
+            if e.type == "value_not_in_list" and not e.extra_info.get("input_config")
+        }
+        if not missing:
+            return node_errors
+        schemas: dict[str, NodeSchema] = {}
+        for class_type in missing:
+            try:
+                schemas.update(await self.object_info(class_type))
+            except (ServerUnreachable, ServerTimeout, ServerFailed, ProtocolError):
+                return node_errors
+        enriched = []
+        for node in node_errors:
+            errors = []
+            for e in node.errors:
+                spec = schemas.get(node.class_type)
+                input_spec = spec.inputs.get(e.input_name or "") if spec else None
+                if (
+                    e.type == "value_not_in_list"
+                    and not e.extra_info.get("input_config")
+                    and input_spec
+                    and input_spec.options
+                ):
+                    extra = {**e.extra_info, "input_config": [list(input_spec.options), {}]}
+                    e = replace(e, extra_info=extra)
+                errors.append(e)
+            enriched.append(replace(node, errors=tuple(errors)))
+        return tuple(enriched)
+
+    async def queue_remaining(self) -> int:
+        """GET /prompt: pending plus running prompts."""
+        body = await self._get_json("/prompt")
+        return int(self._parse("GET /prompt", lambda b: b["exec_info"]["queue_remaining"], body))
+
+    async def get_queue(self) -> QueueState:
+        body = await self._get_json("/queue")
+        return self._parse("GET /queue", QueueState.from_json, body)
+
+    async def delete_from_queue(self, prompt_ids: Sequence[str]) -> None:
+        """Remove pending prompts. A running prompt is untouched: use :meth:`interrupt`."""
+        await self._request("POST", "/queue", json_body={"delete": list(prompt_ids)})
+
+    async def clear_queue(self) -> None:
+        """Remove every pending prompt (not the running one)."""
+        await self._request("POST", "/queue", json_body={"clear": True})
+
+    async def interrupt(self, prompt_id: str | None = None) -> None:
+        """Interrupt the running prompt; with ``prompt_id``, only if that one is running."""
+        body = {"prompt_id": prompt_id} if prompt_id else {}
+        await self._request("POST", "/interrupt", json_body=body)
+
+    async def free(self, *, unload_models: bool = True, free_memory: bool = False) -> None:
+        """Unload models (and with ``free_memory``, drop the node cache too)."""
+        await self._request(
+            "POST",
+            "/free",
+            json_body={"unload_models": unload_models, "free_memory": free_memory},
+        )
+
+    # -- history ------------------------------------------------------------
+
+    async def get_history(
+        self, *, max_items: int | None = None, offset: int | None = None
+    ) -> list[HistoryEntry]:
+        """Finished prompts, oldest first (the last ``max_items`` when given)."""
+        body = await self._get_json("/history", {"max_items": max_items, "offset": offset})
+        return self._parse(
+            "GET /history",
+            lambda b: [HistoryEntry.from_json(k, v) for k, v in b.items()],
+            body,
+        )
+
+    async def get_history_entry(self, prompt_id: str) -> HistoryEntry | None:
+        """One prompt's history, or None while it is unknown or not finished."""
+        body = await self._get_json(f"/history/{prompt_id}")
+        if not body:
+            return None
+        return self._parse("GET /history/{id}", HistoryEntry.from_json, prompt_id, body[prompt_id])
+
+    async def delete_history(self, prompt_ids: Sequence[str]) -> None:
+        await self._request("POST", "/history", json_body={"delete": list(prompt_ids)})
+
+    async def clear_history(self) -> None:
+        await self._request("POST", "/history", json_body={"clear": True})
+
+    # -- files --------------------------------------------------------------
+
+    def _view_params(self, file: OutputFile) -> dict[str, object]:
+        return {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
+
+    async def view(self, file: OutputFile) -> bytes:
+        """GET /view into memory (previews, small files)."""
+        response = await self._request("GET", "/view", params=self._view_params(file))
+        return response.content
+
+    async def download(self, file: OutputFile, dest: Path) -> Path:
+        """Stream GET /view into ``dest``; the file appears whole or not at all."""
+        if self._state is _State.CLOSED:
+            raise ClientClosed(f"client for {self.url} used after close")
+        url = self.server.http_url("/view", self._view_params(file))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.part")
+        timeout = httpx.Timeout(self.server.timeouts.download, connect=self.server.timeouts.connect)
+        try:
+            async with self._http.stream("GET", url, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._raise_for_status("GET", "/view", response)
+                with partial.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        out.write(chunk)
+        except httpx.TimeoutException as exc:
+            partial.unlink(missing_ok=True)
+            raise ServerTimeout(
+                f"downloading {file.filename} from {self.url} timed out", server=self.url
+            ) from exc
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise ServerUnreachable(
+                f"downloading {file.filename} from {self.url} failed: {exc}", server=self.url
+            ) from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, dest)
+        return dest
+
+    async def upload_image(
+        self,
+        image: bytes | Path,
+        *,
+        filename: str | None = None,
+        subfolder: str = "",
+        type: str = "input",  # noqa: A002 - ComfyUI's field name
+        overwrite: bool = False,
+        mask_of: OutputFile | None = None,
+    ) -> UploadedFile:
+        """POST /upload/image (or /upload/mask with ``mask_of``).
+
+        Without ``overwrite``, a same-named file with other content is renamed
+        ``name (1).ext`` by the server; the answer says where it landed.
+        """
+        if isinstance(image, Path):
+            filename = filename or image.name
+            content = image.read_bytes()
+        else:
+            content = image
+        if not filename:
+            raise ValueError("upload_image needs a filename for raw bytes")
+        fields = {"type": type, "subfolder": subfolder}
+        if overwrite:
+            fields["overwrite"] = "true"
+        path = "/upload/image"
+        if mask_of is not None:
+            path = "/upload/mask"
+            fields["original_ref"] = json.dumps(
+                {"filename": mask_of.filename, "subfolder": mask_of.subfolder, "type": mask_of.type}
+            )
+        response = await self._request(
+            "POST", path, files={"image": (filename, content, "image/png")}, data=fields
+        )
+        return self._parse(f"POST {path}", UploadedFile.from_json, self._json(response))
+
+    # -- facts --------------------------------------------------------------
+
+    async def object_info(self, class_type: str | None = None) -> dict[str, NodeSchema]:
+        """Node schemas: all of them, or one class (empty when the class is unknown)."""
+        path = f"/object_info/{class_type}" if class_type else "/object_info"
+        body = await self._get_json(path)
+        schemas: dict[str, NodeSchema] = self._parse(f"GET {path}", parse_object_info, body)
+        if class_type is None:
+            self._schemas = schemas
+        return schemas
+
+    async def system_stats(self) -> SystemStats:
+        return self._parse(
+            "GET /system_stats", SystemStats.from_json, await self._get_json("/system_stats")
+        )
+
+    async def embeddings(self) -> list[str]:
+        return [str(e) for e in await self._get_json("/embeddings")]
+
+    async def extensions(self) -> list[str]:
+        return [str(e) for e in await self._get_json("/extensions")]
+
+    async def model_folders(self) -> list[str]:
+        return [str(m) for m in await self._get_json("/models")]
+
+    async def models(self, folder: str) -> list[str]:
+        """Files in one model folder; :class:`RequestRejected` (404) for an unknown folder."""
+        return [str(m) for m in await self._get_json(f"/models/{folder}")]
+
+    async def features(self) -> dict[str, Any]:
+        body = await self._get_json("/features")
+        if not isinstance(body, dict):
+            raise ProtocolError("GET /features is not an object", server=self.url, payload=body)
+        return body
+
+    # -- websocket ----------------------------------------------------------
+
+    async def _open_socket(self) -> ClientConnection:
+        uri = self.server.ws_url(self.client_id)
+        try:
+            socket = await ws_connect(
+                uri,
+                additional_headers={**self.server.headers},
+                user_agent_header=_USER_AGENT,
+                open_timeout=self.server.timeouts.connect,
+                ping_interval=self.server.timeouts.ws_idle,
+                ping_timeout=self.server.timeouts.ws_idle,
+                close_timeout=2,
+                max_size=_WS_MAX_FRAME,
+                proxy=None,
+            )
+        except TimeoutError as exc:
+            raise ServerTimeout(f"websocket {uri} did not open in time", server=self.url) from exc
+        except (OSError, websockets.exceptions.WebSocketException) as exc:
+            raise ServerUnreachable(f"websocket {uri} failed: {exc}", server=self.url) from exc
+        # Must be the first message: it switches previews to type 4 frames (PROTOCOL 6.4).
+        await socket.send(
+            json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
+        )
+        return socket
+
+    async def events(
+        self,
+        *,
+        reconnect: bool = True,
+        max_backoff: float = 10.0,
+    ) -> AsyncIterator[Event]:
+        """Every event from /ws, forever, reconnecting with backoff.
+
+        Yields :class:`SocketOpened` after each connect and :class:`SocketClosed`
+        (with ``retry_in``) after each drop, so a consumer knows when events may
+        have been missed and should reconcile with /history. Malformed frames
+        come through as :class:`MalformedFrame`; nothing here is fatal except
+        cancellation.
+
+        If a socket closes without a clean close handshake, the server may still
+        hold it; reconnecting under the same ``clientId`` would leave the new
+        socket deaf when the old one is finally dropped (PROTOCOL 6.6). So after
+        an unclean close a fresh ``client_id`` is used.
+        """
+        delay = 0.0
+        while True:
+            if self._state is _State.CLOSED:
+                raise ClientClosed(f"client for {self.url} used after close")
+            try:
+                socket = await self._open_socket()
+            except (ServerUnreachable, ServerTimeout) as exc:
+                if not reconnect:
+                    raise
+                delay = min(max_backoff, max(0.25, delay * 2)) * random.uniform(0.8, 1.2)
+                yield SocketClosed(str(exc), retry_in=delay, server=self.url)
+                await asyncio.sleep(delay)
+                continue
+            delay = 0.0
+            clean = False
+            reason = "closed"
+            try:
+                async for frame in socket:
+                    if isinstance(frame, str):
+                        event = parse_text(frame, server=self.url)
+                    else:
+                        event = parse_binary(frame, server=self.url)
+                    if isinstance(event, Status) and event.sid is not None:
+                        yield SocketOpened(event.sid, server=self.url)
+                    yield event
+                clean = socket.close_code in (1000, 1001)
+                reason = f"closed by server (code {socket.close_code})"
+            except websockets.exceptions.ConnectionClosed as exc:
+                reason = f"connection lost: {exc}"
+            finally:
+                await socket.close()
+            if not clean:
+                self.client_id = str(uuid.uuid4())
+            if not reconnect:
+                yield SocketClosed(reason, retry_in=None, server=self.url)
+                return
+            delay = 0.25
+            yield SocketClosed(reason, retry_in=delay, server=self.url)
+            await asyncio.sleep(delay)

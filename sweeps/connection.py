@@ -1,0 +1,161 @@
+"""One server, live: its client, its websocket listener, and the prompts waiting on it.
+
+The listener is the only reader of the server's /ws. It hands every event to
+the trackers of prompts submitted through this connection and to subscribers
+(the fleet state, the dashboard). When the socket is down, waiting prompts fall
+back to polling /history, so a dropped websocket never loses a finished run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .client import ComfyClient
+from .config import ServerConfig
+from .errors import ServerFailed, TransportError
+from .events import Event, SocketClosed, SocketOpened
+from .models import HistoryEntry, PromptQueued
+from .tracking import PromptOutcome, PromptTracker
+
+__all__ = ["ServerConnection"]
+
+Subscriber = Callable[[Event], None]
+
+
+class ServerConnection:
+    """A :class:`ComfyClient` plus the listener that routes its events.
+
+    Run :meth:`listen` in a task group; submit with :meth:`run_prompt` from any
+    task of the same loop.
+
+    ``safety_poll`` bounds how long a prompt may wait on events alone: after
+    that, /history is asked directly, in case a frame was lost.
+    """
+
+    def __init__(
+        self,
+        server: ServerConfig | str,
+        *,
+        client: ComfyClient | None = None,
+        poll_interval: float = 1.0,
+        safety_poll: float = 30.0,
+    ) -> None:
+        self.client = client or ComfyClient(server)
+        self.server = self.client.server
+        self.poll_interval = poll_interval
+        self.safety_poll = safety_poll
+        self.connected = asyncio.Event()
+        self._trackers: dict[str, tuple[PromptTracker, asyncio.Event]] = {}
+        self._subscribers: list[Subscriber] = []
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` with every event; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    async def listen(self) -> None:
+        """Read /ws until cancelled, reconnecting as needed."""
+        async for event in self.client.events():
+            if isinstance(event, SocketOpened):
+                self.connected.set()
+            elif isinstance(event, SocketClosed):
+                self.connected.clear()
+                for _, wake in self._trackers.values():
+                    wake.set()  # waiters switch to polling
+            self._route(event)
+
+    def _route(self, event: Event) -> None:
+        prompt_id = getattr(event, "prompt_id", None)
+        entry = self._trackers.get(prompt_id) if prompt_id else None
+        if entry is not None:
+            tracker, wake = entry
+            if tracker.feed(event):
+                wake.set()
+        for callback in tuple(self._subscribers):
+            callback(event)
+
+    async def submit(
+        self,
+        prompt: Mapping[str, Any],
+        *,
+        connect_timeout: float = 10.0,
+        front: bool = False,
+        extra_data: Mapping[str, Any] | None = None,
+        partial_execution_targets: Sequence[str] | None = None,
+    ) -> tuple[PromptQueued, PromptTracker]:
+        """Queue a prompt with a tracker registered before the server can answer.
+
+        Waits briefly for the websocket, since events for a client id with no
+        socket are dropped by the server; without it, the prompt is tracked by
+        polling /history.
+        """
+        if not self.connected.is_set():
+            try:
+                async with asyncio.timeout(connect_timeout):
+                    await self.connected.wait()
+            except TimeoutError:
+                pass
+        prompt_id = str(uuid.uuid4())
+        tracker = PromptTracker(prompt_id, server=self.url, prompt=prompt)
+        self._trackers[prompt_id] = (tracker, asyncio.Event())
+        try:
+            queued = await self.client.queue_prompt(
+                prompt,
+                prompt_id=prompt_id,
+                front=front,
+                extra_data=extra_data,
+                partial_execution_targets=partial_execution_targets,
+            )
+        except BaseException:
+            self._trackers.pop(prompt_id, None)
+            raise
+        return queued, tracker
+
+    async def wait(self, tracker: PromptTracker) -> PromptOutcome:
+        """Wait until the prompt is over and return its outcome, reconciled with /history."""
+        _, wake = self._trackers[tracker.prompt_id]
+        try:
+            while True:
+                timeout = self.safety_poll if self.connected.is_set() else self.poll_interval
+                try:
+                    async with asyncio.timeout(timeout):
+                        await wake.wait()
+                except TimeoutError:
+                    pass
+                wake.clear()
+                if tracker.done:
+                    history = await self._history(tracker.prompt_id, attempts=3)
+                    return tracker.outcome(history)
+                history = await self._history(tracker.prompt_id, attempts=1)
+                if history is not None:
+                    return tracker.outcome(history)
+        finally:
+            self._trackers.pop(tracker.prompt_id, None)
+
+    async def _history(self, prompt_id: str, *, attempts: int) -> HistoryEntry | None:
+        for attempt in range(attempts):
+            try:
+                entry = await self.client.get_history_entry(prompt_id)
+            except (TransportError, ServerFailed):
+                entry = None
+            if entry is not None:
+                return entry
+            if attempt + 1 < attempts:
+                await asyncio.sleep(self.poll_interval / 4)
+        return None
+
+    async def run_prompt(self, prompt: Mapping[str, Any], **kwargs: Any) -> PromptOutcome:
+        """Submit ``prompt`` and wait for its outcome."""
+        _, tracker = await self.submit(prompt, **kwargs)
+        return await self.wait(tracker)
+
+    def tracked(self) -> list[str]:
+        """Prompt ids submitted here and not finished yet."""
+        return list(self._trackers)

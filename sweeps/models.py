@@ -1,0 +1,318 @@
+"""Typed results of ComfyUI's REST routes, parsed at the client's edge.
+
+Each ``from_json`` takes the decoded body exactly as the server sent it
+(see the traces) and raises ``ValueError``/``KeyError``/``TypeError`` on a
+shape it does not know; the client turns those into :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputIssue, NodeIssues
+
+__all__ = [
+    "Device",
+    "HistoryEntry",
+    "OutputFile",
+    "PromptQueued",
+    "QueueItem",
+    "QueueState",
+    "SystemInfo",
+    "SystemStats",
+    "UploadedFile",
+    "parse_input_issue",
+    "parse_node_errors",
+]
+
+
+def parse_input_issue(raw: Mapping[str, Any]) -> InputIssue:
+    extra = raw.get("extra_info")
+    return InputIssue(
+        type=str(raw.get("type", "")),
+        message=str(raw.get("message", "")),
+        details=str(raw.get("details") or ""),
+        extra_info=dict(extra) if isinstance(extra, Mapping) else {},
+    )
+
+
+def parse_node_errors(raw: object) -> tuple[NodeIssues, ...]:
+    """``node_errors`` as typed values, in node-id order for stable messages."""
+    if not isinstance(raw, Mapping):
+        return ()
+    nodes = []
+    for node_id, entry in raw.items():
+        if not isinstance(entry, Mapping):
+            continue
+        nodes.append(
+            NodeIssues(
+                node_id=str(node_id),
+                class_type=str(entry.get("class_type", "?")),
+                errors=tuple(parse_input_issue(e) for e in entry.get("errors") or ()),
+                dependent_outputs=tuple(str(o) for o in entry.get("dependent_outputs") or ()),
+            )
+        )
+    return tuple(sorted(nodes, key=lambda n: _node_sort_key(n.node_id)))
+
+
+def _node_sort_key(node_id: str) -> tuple[int, int | str]:
+    return (0, int(node_id)) if node_id.isdigit() else (1, node_id)
+
+
+@dataclass(frozen=True)
+class PromptQueued:
+    """POST /prompt accepted the graph. ``node_errors`` lists outputs that were dropped."""
+
+    prompt_id: str
+    number: float
+    node_errors: tuple[NodeIssues, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> PromptQueued:
+        return cls(
+            prompt_id=str(body["prompt_id"]),
+            number=body["number"],
+            node_errors=parse_node_errors(body.get("node_errors")),
+        )
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One queued or running prompt: ``[number, prompt_id, prompt, extra_data, outputs]``."""
+
+    number: float
+    prompt_id: str
+    prompt: Mapping[str, Any] = field(repr=False)
+    extra_data: Mapping[str, Any] = field(repr=False)
+    outputs_to_execute: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, item: list[Any]) -> QueueItem:
+        number, prompt_id, prompt, extra_data, outputs = item[:5]
+        return cls(number, str(prompt_id), prompt, extra_data or {}, tuple(map(str, outputs)))
+
+    @property
+    def client_id(self) -> str | None:
+        value = self.extra_data.get("client_id")
+        return str(value) if value is not None else None
+
+    @property
+    def created_ms(self) -> int | None:
+        value = self.extra_data.get("create_time")
+        return int(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """GET /queue, with ``pending`` in execution order.
+
+    ComfyUI returns its raw heap, which is not sorted (PROTOCOL 6.8).
+    """
+
+    running: tuple[QueueItem, ...]
+    pending: tuple[QueueItem, ...]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> QueueState:
+        running = tuple(QueueItem.from_json(i) for i in body["queue_running"])
+        pending = sorted(
+            (QueueItem.from_json(i) for i in body["queue_pending"]),
+            key=lambda i: (i.number, i.prompt_id),
+        )
+        return cls(running, tuple(pending))
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file a node wrote, as /view addresses it."""
+
+    filename: str
+    subfolder: str = ""
+    type: str = "output"
+    node_id: str = ""
+    kind: str = "images"
+    """The UI key it came under: ``images``, ``gifs``, ``audio``, ``latents``..."""
+
+
+def output_files(node_id: str, ui: Mapping[str, Any] | None) -> list[OutputFile]:
+    """Every downloadable file in one node's UI dict.
+
+    ComfyUI nodes put files under various keys (``images``, ``gifs``, ``audio``,
+    ``video``, ``latents``), each a list of ``{filename, subfolder, type}``;
+    other keys (``text``, ``animated``) hold values, not files.
+    """
+    files: list[OutputFile] = []
+    for kind, items in (ui or {}).items():
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, Mapping) and isinstance(item.get("filename"), str):
+                files.append(
+                    OutputFile(
+                        filename=item["filename"],
+                        subfolder=str(item.get("subfolder") or ""),
+                        type=str(item.get("type") or "output"),
+                        node_id=node_id,
+                        kind=kind,
+                    )
+                )
+    return files
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One finished prompt from /history."""
+
+    prompt_id: str
+    number: float
+    prompt: Mapping[str, Any] = field(repr=False)
+    extra_data: Mapping[str, Any] = field(repr=False)
+    outputs_to_execute: tuple[str, ...]
+    outputs: Mapping[str, Mapping[str, Any]] = field(repr=False)
+    status_str: str | None
+    completed: bool
+    messages: tuple[tuple[str, Mapping[str, Any]], ...] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, prompt_id: str, entry: Mapping[str, Any]) -> HistoryEntry:
+        number, _, prompt, extra_data, outputs_to_execute = entry["prompt"][:5]
+        status = entry.get("status") or {}
+        messages = tuple(
+            (str(m[0]), m[1] if isinstance(m[1], Mapping) else {})
+            for m in status.get("messages") or ()
+        )
+        return cls(
+            prompt_id=str(prompt_id),
+            number=number,
+            prompt=prompt,
+            extra_data=extra_data or {},
+            outputs_to_execute=tuple(map(str, outputs_to_execute)),
+            outputs=entry.get("outputs") or {},
+            status_str=status.get("status_str"),
+            completed=bool(status.get("completed")),
+            messages=messages,
+        )
+
+    @property
+    def files(self) -> list[OutputFile]:
+        found: list[OutputFile] = []
+        for node_id, ui in self.outputs.items():
+            found.extend(output_files(node_id, ui))
+        return found
+
+    def message(self, kind: str) -> Mapping[str, Any] | None:
+        for name, data in self.messages:
+            if name == kind:
+                return data
+        return None
+
+    @property
+    def outcome(self) -> str:
+        """``success``, ``failed`` or ``interrupted``."""
+        if self.status_str == "success":
+            return "success"
+        if self.message("execution_interrupted") is not None:
+            return "interrupted"
+        return "failed"
+
+    @property
+    def cached_nodes(self) -> tuple[str, ...]:
+        data = self.message("execution_cached") or {}
+        return tuple(str(n) for n in data.get("nodes") or ())
+
+    @property
+    def started_ms(self) -> int | None:
+        data = self.message("execution_start") or {}
+        value = data.get("timestamp")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def finished_ms(self) -> int | None:
+        for name in ("execution_success", "execution_error", "execution_interrupted"):
+            data = self.message(name)
+            if data is not None and isinstance(data.get("timestamp"), int | float):
+                return int(data["timestamp"])
+        return None
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    os: str
+    ram_total: int
+    ram_free: int
+    comfyui_version: str | None
+    python_version: str | None
+    pytorch_version: str | None
+    argv: tuple[str, ...] = ()
+    embedded_python: bool = False
+
+
+@dataclass(frozen=True)
+class Device:
+    """The torch device. On ``--cpu`` the VRAM figures are RAM figures."""
+
+    name: str
+    type: str
+    index: int | None
+    vram_total: int
+    vram_free: int
+    torch_vram_total: int
+    torch_vram_free: int
+
+    @property
+    def vram_used(self) -> int:
+        return max(0, self.vram_total - self.vram_free)
+
+
+@dataclass(frozen=True)
+class SystemStats:
+    """GET /system_stats."""
+
+    system: SystemInfo
+    devices: tuple[Device, ...]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> SystemStats:
+        s = body["system"]
+        system = SystemInfo(
+            os=str(s.get("os", "")),
+            ram_total=int(s.get("ram_total") or 0),
+            ram_free=int(s.get("ram_free") or 0),
+            comfyui_version=s.get("comfyui_version"),
+            python_version=s.get("python_version"),
+            pytorch_version=s.get("pytorch_version"),
+            argv=tuple(str(a) for a in s.get("argv") or ()),
+            embedded_python=bool(s.get("embedded_python")),
+        )
+        devices = tuple(
+            Device(
+                name=str(d.get("name", "")),
+                type=str(d.get("type", "")),
+                index=d.get("index"),
+                vram_total=int(d.get("vram_total") or 0),
+                vram_free=int(d.get("vram_free") or 0),
+                torch_vram_total=int(d.get("torch_vram_total") or 0),
+                torch_vram_free=int(d.get("torch_vram_free") or 0),
+            )
+            for d in body.get("devices") or ()
+        )
+        return cls(system, devices)
+
+    @property
+    def device(self) -> Device | None:
+        return self.devices[0] if self.devices else None
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """POST /upload/image's answer: where the file landed (it may have been renamed)."""
+
+    name: str
+    subfolder: str
+    type: str
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> UploadedFile:
+        return cls(str(body["name"]), str(body.get("subfolder") or ""), str(body["type"]))
