@@ -19,7 +19,6 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from websockets.asyncio.client import connect as ws_connect
 from .config import ServerConfig
 from .errors import (
     ClientClosed,
+    NodeIssues,
     PromptRejected,
     ProtocolError,
     RequestRejected,
@@ -46,8 +46,10 @@ from .models import (
     QueueState,
     SystemStats,
     UploadedFile,
+    missing_combo_options,
     parse_input_issue,
     parse_node_errors,
+    with_combo_options,
 )
 from .schema import NodeSchema, parse_object_info
 
@@ -239,43 +241,16 @@ class ComfyClient:
         node_errors = await self._with_combo_options(node_errors)
         return PromptRejected(server=self.url, error=error, node_errors=node_errors, body=exc.body)
 
-    async def _with_combo_options(self, node_errors: Any) -> Any:
-        """Fill in the options ComfyUI leaves out of ``value_not_in_list`` errors.
-
-        The server sends ``input_config: null`` when a combo has more than 20
-        options (KSampler's samplers), which would leave the user guessing.
-        """
-        missing = {
-            n.class_type
-            for n in node_errors
-            for e in n.errors
-            if e.type == "value_not_in_list" and not e.extra_info.get("input_config")
-        }
-        if not missing:
-            return node_errors
+    async def _with_combo_options(
+        self, node_errors: tuple[NodeIssues, ...]
+    ) -> tuple[NodeIssues, ...]:
         schemas: dict[str, NodeSchema] = {}
-        for class_type in missing:
+        for class_type in missing_combo_options(node_errors):
             try:
                 schemas.update(await self.object_info(class_type))
             except (ServerUnreachable, ServerTimeout, ServerFailed, ProtocolError):
-                return node_errors
-        enriched = []
-        for node in node_errors:
-            errors = []
-            for e in node.errors:
-                spec = schemas.get(node.class_type)
-                input_spec = spec.inputs.get(e.input_name or "") if spec else None
-                if (
-                    e.type == "value_not_in_list"
-                    and not e.extra_info.get("input_config")
-                    and input_spec
-                    and input_spec.options
-                ):
-                    extra = {**e.extra_info, "input_config": [list(input_spec.options), {}]}
-                    e = replace(e, extra_info=extra)
-                errors.append(e)
-            enriched.append(replace(node, errors=tuple(errors)))
-        return tuple(enriched)
+                break  # the message stays as the server gave it
+        return with_combo_options(node_errors, schemas) if schemas else node_errors
 
     async def queue_remaining(self) -> int:
         """GET /prompt: pending plus running prompts."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from .client import ComfyClient
 from .config import ServerConfig
-from .errors import ServerFailed, TransportError
+from .errors import ServerFailed, ServerUnreachable, TransportError
 from .events import Event, SocketClosed, SocketOpened
 from .models import HistoryEntry, PromptQueued
 from .tracking import PromptOutcome, PromptTracker
@@ -32,7 +32,9 @@ class ServerConnection:
     task of the same loop.
 
     ``safety_poll`` bounds how long a prompt may wait on events alone: after
-    that, /history is asked directly, in case a frame was lost.
+    that, /history is asked directly, in case a frame was lost. When neither
+    the socket nor HTTP has answered for ``give_up_after`` seconds, waiting
+    raises :class:`ServerUnreachable` so the caller can retry elsewhere.
     """
 
     def __init__(
@@ -42,11 +44,13 @@ class ServerConnection:
         client: ComfyClient | None = None,
         poll_interval: float = 1.0,
         safety_poll: float = 30.0,
+        give_up_after: float = 60.0,
     ) -> None:
         self.client = client or ComfyClient(server)
         self.server = self.client.server
         self.poll_interval = poll_interval
         self.safety_poll = safety_poll
+        self.give_up_after = give_up_after
         self.connected = asyncio.Event()
         self._trackers: dict[str, tuple[PromptTracker, asyncio.Event]] = {}
         self._subscribers: list[Subscriber] = []
@@ -118,9 +122,17 @@ class ServerConnection:
             raise
         return queued, tracker
 
+    def wake(self, prompt_id: str) -> None:
+        """Make the waiter of ``prompt_id`` look at its tracker now."""
+        entry = self._trackers.get(prompt_id)
+        if entry is not None:
+            entry[1].set()
+
     async def wait(self, tracker: PromptTracker) -> PromptOutcome:
         """Wait until the prompt is over and return its outcome, reconciled with /history."""
         _, wake = self._trackers[tracker.prompt_id]
+        loop = asyncio.get_running_loop()
+        silent_since: float | None = None
         try:
             while True:
                 timeout = self.safety_poll if self.connected.is_set() else self.poll_interval
@@ -133,7 +145,20 @@ class ServerConnection:
                 if tracker.done:
                     history = await self._history(tracker.prompt_id, attempts=3)
                     return tracker.outcome(history)
-                history = await self._history(tracker.prompt_id, attempts=1)
+                try:
+                    history = await self.client.get_history_entry(tracker.prompt_id)
+                except (TransportError, ServerFailed) as exc:
+                    if self.connected.is_set():
+                        continue
+                    silent_since = silent_since or loop.time()
+                    if loop.time() - silent_since > self.give_up_after:
+                        raise ServerUnreachable(
+                            f"{self.url} has not answered for {self.give_up_after:.0f}s while "
+                            f"prompt {tracker.prompt_id} was pending: {exc}",
+                            server=self.url,
+                        ) from exc
+                    continue
+                silent_since = None
                 if history is not None:
                     return tracker.outcome(history)
         finally:

@@ -7,11 +7,12 @@ shape it does not know; the client turns those into :class:`ProtocolError`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import InputIssue, NodeIssues
+from .schema import NodeSchema
 
 __all__ = [
     "Device",
@@ -25,6 +26,7 @@ __all__ = [
     "UploadedFile",
     "parse_input_issue",
     "parse_node_errors",
+    "with_combo_options",
 ]
 
 
@@ -55,6 +57,43 @@ def parse_node_errors(raw: object) -> tuple[NodeIssues, ...]:
             )
         )
     return tuple(sorted(nodes, key=lambda n: _node_sort_key(n.node_id)))
+
+
+def with_combo_options(
+    node_errors: Sequence[NodeIssues], schemas: Mapping[str, NodeSchema]
+) -> tuple[NodeIssues, ...]:
+    """Fill in the options ComfyUI leaves out of ``value_not_in_list`` errors.
+
+    The server sends ``input_config: null`` when a combo has more than 20
+    options (KSampler's samplers), which would leave the user guessing.
+    """
+    enriched = []
+    for node in node_errors:
+        schema = schemas.get(node.class_type)
+        errors = []
+        for issue in node.errors:
+            spec = schema.inputs.get(issue.input_name or "") if schema else None
+            if (
+                issue.type == "value_not_in_list"
+                and not issue.extra_info.get("input_config")
+                and spec is not None
+                and spec.options
+            ):
+                extra = {**issue.extra_info, "input_config": [list(spec.options), {}]}
+                issue = replace(issue, extra_info=extra)
+            errors.append(issue)
+        enriched.append(replace(node, errors=tuple(errors)))
+    return tuple(enriched)
+
+
+def missing_combo_options(node_errors: Sequence[NodeIssues]) -> set[str]:
+    """Class types whose ``value_not_in_list`` errors came without their options."""
+    return {
+        n.class_type
+        for n in node_errors
+        for e in n.errors
+        if e.type == "value_not_in_list" and not e.extra_info.get("input_config")
+    }
 
 
 def _node_sort_key(node_id: str) -> tuple[int, int | str]:

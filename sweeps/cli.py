@@ -1,0 +1,234 @@
+"""The ``comfyfleet`` command: watch, sweep, plan, sim, demo.
+
+Exit codes: 0 when everything asked for succeeded, 1 when some runs failed or
+a server failed us, 2 for bad input (spec, workflow, flags), caught before
+anything is sent to a server. Errors are one readable message on stderr, never
+a traceback. The Textual app is imported only by the commands that open it,
+so ``--help``, ``plan`` and headless ``sweep`` start fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import FleetError, SpecError
+
+T = TypeVar("T")
+
+SERVER_HELP = "A ComfyUI server URL (http[s]://host[:port][/prefix]); repeat for several."
+
+
+def _err(message: str) -> None:
+    click.secho(message, fg="red", err=True)
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine, turning our errors into a message and an exit code."""
+    try:
+        return asyncio.run(main())
+    except SpecError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(2) from None
+    except FleetError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(1) from None
+
+
+@click.group()
+@click.version_option(package_name="comfyfleet")
+def main() -> None:
+    """Watch a fleet of ComfyUI servers, and sweep parameter grids across all of them."""
+
+
+@main.command()
+@click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between /system_stats polls.")
+def watch(servers: Sequence[str], interval: float) -> None:
+    """Open the live dashboard.
+
+    Without --server: $COMFYFLEET_SERVERS, then ~/.config/comfyfleet/servers.yaml,
+    then http://127.0.0.1:8188.
+    """
+    from .servers_file import discover_servers
+
+    try:
+        configs = discover_servers(servers)
+    except SpecError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(2) from None
+    # Textual costs a few hundred milliseconds to import: only the dashboard pays it.
+    from tui.run import run_watch
+
+    raise SystemExit(run_watch(configs, poll_interval=interval))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
+@click.option("--offline", is_flag=True, help="Expand and preview only; do not ask any server.")
+@click.option("--preview", default=10, show_default=True, help="How many runs to list.")
+def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> None:
+    """Show what SPEC would run, and check it against the servers. Queues nothing."""
+    from rich.console import Console
+
+    from .console import print_plan
+    from .runner import plan_sweep
+
+    result = _run(lambda: plan_sweep(spec, servers=servers, check_servers=not offline))
+    print_plan(Console(), result, preview=preview)
+    if result.preflight is not None and result.preflight.errors():
+        raise SystemExit(2)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--depth", default=2, show_default=True, help="Prompts kept queued per server.")
+@click.option(
+    "--interrupt-running",
+    is_flag=True,
+    help="On Ctrl-C, interrupt running prompts at once instead of letting them finish.",
+)
+@click.option("--tui", is_flag=True, help="Show the sweep in the dashboard.")
+def sweep(
+    spec: Path,
+    servers: Sequence[str],
+    out: Path | None,
+    depth: int,
+    interrupt_running: bool,
+    tui: bool,
+) -> None:
+    """Run every point of SPEC across the servers; write OUT/report.parquet.
+
+    Ctrl-C stops dispatching and withdraws prompts still waiting in server
+    queues; running prompts (already paid for) finish and are downloaded.
+    Ctrl-C again interrupts them. Rerunning into the same OUT resumes.
+    """
+    if tui:
+        from tui.run import run_sweep_dashboard
+
+        raise SystemExit(run_sweep_dashboard(spec, servers=list(servers), out_dir=out))
+    raise SystemExit(_run(lambda: _headless_sweep(spec, servers, out, depth, interrupt_running)))
+
+
+async def _headless_sweep(
+    spec: Path,
+    servers: Sequence[str],
+    out: Path | None,
+    depth: int,
+    interrupt_running: bool,
+) -> int:
+    from rich.console import Console
+
+    from .console import sweep_progress
+    from .runner import run_sweep
+    from .scheduler import Sweep
+
+    console = Console(stderr=True)
+    running: list[Sweep] = []
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if not running:
+            raise KeyboardInterrupt
+        interrupt = interrupt_running or presses > 1
+        if presses == 1:
+            console.print(
+                "[yellow]stopping:[/] no new prompts; queued ones withdrawn; "
+                + (
+                    "interrupting running prompts"
+                    if interrupt
+                    else "running prompts will finish (Ctrl-C again to interrupt them)"
+                )
+            )
+        elif presses == 2:
+            console.print("[yellow]interrupting running prompts[/]")
+        asyncio.get_running_loop().create_task(running[0].stop(interrupt_running=interrupt))
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        with sweep_progress(console, spec.stem) as bar:
+            result = await run_sweep(
+                spec,
+                servers=servers,
+                out_dir=out,
+                depth=depth,
+                on_progress=bar.update,
+                on_start=running.append,
+            )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    progress = result.progress
+    click.echo(
+        f"{progress.done} succeeded, {progress.failed} failed"
+        + (f", {progress.skipped} already done" if progress.skipped else "")
+        + f"; report: {result.out_dir / 'report.parquet'}"
+    )
+    return 0 if progress.failed == 0 and progress.remaining == 0 else 1
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8188, show_default=True, type=int)
+@click.option("--speed", default=1.0, show_default=True, help="Cost multiplier; 0 is instant.")
+@click.option("--previews/--no-previews", default=True, show_default=True)
+@click.option("--crystools", is_flag=True, help="Send Crystools monitor messages.")
+@click.option("--cache", type=click.Choice(["classic", "none"]), default="classic")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--object-info",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Serve this /object_info JSON instead of the built-in one.",
+)
+def sim(
+    host: str,
+    port: int,
+    speed: float,
+    previews: bool,
+    crystools: bool,
+    cache: str,
+    seed: int,
+    object_info: Path | None,
+) -> None:
+    """Run a simulated ComfyUI 0.8.0 server, to test an integration with no GPU."""
+    from .simulator import SimConfig, serve
+
+    config = SimConfig(
+        speed=speed,
+        previews=previews,
+        crystools=crystools,
+        cache=cache,  # type: ignore[arg-type]
+        seed=seed,
+        object_info_path=object_info,
+    )
+    click.echo(f"simulated ComfyUI at http://{host}:{port} (Ctrl-C to stop)", err=True)
+    try:
+        asyncio.run(serve(config, host=host, port=port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        _err(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise SystemExit(2) from None
+
+
+@main.command()
+@click.option("--servers", "count", default=3, show_default=True, help="Simulated servers.")
+@click.option("--headless", is_flag=True, help="Print progress instead of opening the dashboard.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+def demo(count: int, headless: bool, out: Path | None) -> None:
+    """See it work with no GPU: a simulated fleet running the bundled sweep."""
+    from .demo import run_demo
+
+    interactive = not headless and sys.stdout.isatty()
+    raise SystemExit(_run(lambda: run_demo(count=count, dashboard=interactive, out_dir=out)))

@@ -1,0 +1,136 @@
+"""Headless rendering for the command line: plan tables and sweep progress.
+
+Rich does the drawing (progress bars, tables); the engine only publishes
+:class:`SweepProgress` values. Only :mod:`sweeps.cli` imports this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .runner import Plan
+from .scheduler import SweepProgress
+
+__all__ = ["print_plan", "sweep_progress"]
+
+
+def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
+    grid = plan.grid
+    counts = grid.counts
+    console.print(f"[bold]{plan.spec.name}[/]: {len(grid)} runs", highlight=False)
+    detail = [f"{counts.product} in the product"]
+    if counts.excluded:
+        detail.append(f"{counts.excluded} excluded")
+    if counts.sampled is not None:
+        detail.append(f"{counts.sampled} sampled")
+    if counts.included:
+        detail.append(f"{counts.included} included")
+    if counts.repeat > 1:
+        detail.append(f"x{counts.repeat} repeats")
+    console.print("  " + ", ".join(detail), highlight=False)
+    addresses = list(grid.values_by_address())
+    table = Table("#", "run_id", "workflow", *addresses, title=f"first {preview} runs")
+    for run in islice(grid, preview):
+        table.add_row(
+            str(run.run_index),
+            run.run_id,
+            run.workflow_name,
+            *(_short(run.params.get(a)) for a in addresses),
+        )
+    console.print(table)
+    console.print("servers:")
+    for server in plan.servers:
+        if server.url in plan.unreachable:
+            console.print(f"  [red]✗[/] {server.url}: {plan.unreachable[server.url]}")
+        else:
+            version = plan.versions.get(server.url) or "?"
+            console.print(f"  [green]✓[/] {server.url} (ComfyUI {version})", highlight=False)
+    if plan.preflight is None:
+        console.print("[yellow]not checked against any server[/]")
+        return
+    for warning in plan.preflight.warnings():
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    errors = plan.preflight.errors()
+    for error in errors:
+        console.print(f"[red]error:[/] {error}", highlight=False)
+    if not errors:
+        console.print("[green]valid:[/] every run can be served", highlight=False)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class SweepBar:
+    """A Rich progress display fed with :class:`SweepProgress` snapshots."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task(title, total=None, detail="")
+        self.servers = Table.grid(padding=(0, 2))
+        self.live = Live(Group(self.progress, self.servers), console=console, refresh_per_second=8)
+        self._last = 0.0
+
+    def update(self, snapshot: SweepProgress) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and snapshot.remaining:
+            return  # Rich redraws at its own rate; skip the bookkeeping too
+        self._last = now
+        detail = f"failed {snapshot.failed}" if snapshot.failed else ""
+        if snapshot.skipped:
+            detail += f" skipped {snapshot.skipped} (done before)"
+        if snapshot.stopping:
+            detail += " [yellow]stopping[/]"
+        self.progress.update(
+            self.task,
+            total=snapshot.total - snapshot.skipped,
+            completed=snapshot.finished,
+            detail=detail.strip(),
+        )
+        table = Table.grid(padding=(0, 2))
+        for url, server in snapshot.servers.items():
+            state = "[yellow]cooling off[/]" if server.cooling_until else ""
+            table.add_row(
+                f"  {url}",
+                f"done {server.done}",
+                f"failed {server.failed}",
+                f"running {server.running}",
+                f"retried {server.retried}" if server.retried else "",
+                state,
+            )
+        self.live.update(Group(self.progress, table))
+
+
+@contextmanager
+def sweep_progress(console: Console, title: str) -> Iterator[SweepBar]:
+    bar = SweepBar(console, title)
+    with bar.live:
+        yield bar

@@ -1,0 +1,248 @@
+"""The sweep report: one row per run, kept safe as runs finish, read back as polars.
+
+Every finished run is appended to ``runs.jsonl`` in the output directory and
+flushed to disk at once, so a crash loses no finished run. ``report.parquet``
+is rebuilt from that journal (atomically: a temporary file, then a rename) every
+few seconds and at the end. Parquet cannot be appended to, which is why the
+journal exists; polars writes the Parquet, with the spec, workflow, tool version
+and servers' ComfyUI versions in its key-value metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+__all__ = [
+    "JOURNAL_NAME",
+    "REPORT_NAME",
+    "ReportWriter",
+    "RunRecord",
+    "load_report",
+    "report_metadata",
+]
+
+JOURNAL_NAME = "runs.jsonl"
+REPORT_NAME = "report.parquet"
+
+Status = Literal["success", "failed", "interrupted", "rejected"]
+
+_NODE_TIMING = pl.Struct({"node_id": pl.String, "class_type": pl.String, "seconds": pl.Float64})
+_OUTPUT = pl.Struct(
+    {
+        "node_id": pl.String,
+        "filename": pl.String,
+        "subfolder": pl.String,
+        "type": pl.String,
+        "path": pl.String,
+    }
+)
+_FIXED_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "run_index": pl.Int64(),
+    "workflow": pl.String(),
+    "repeat": pl.Int64(),
+    "status": pl.String(),
+    "server": pl.String(),
+    "prompt_id": pl.String(),
+    "attempts": pl.Int64(),
+    "submitted_at": pl.Datetime("us", "UTC"),
+    "started_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "queue_s": pl.Float64(),
+    "exec_s": pl.Float64(),
+    "total_s": pl.Float64(),
+    "cached_nodes": pl.List(pl.String),
+    "node_timings": pl.List(_NODE_TIMING),
+    "outputs": pl.List(_OUTPUT),
+    "error_type": pl.String(),
+    "error_message": pl.String(),
+    "error_node": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything known about one run when it ended."""
+
+    run_id: str
+    run_index: int
+    workflow: str
+    repeat: int
+    params: Mapping[str, Any]
+    status: Status
+    server: str | None = None
+    prompt_id: str | None = None
+    attempts: int = 0
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    queue_s: float | None = None
+    exec_s: float | None = None
+    total_s: float | None = None
+    cached_nodes: tuple[str, ...] = ()
+    node_timings: tuple[Mapping[str, Any], ...] = ()
+    outputs: tuple[Mapping[str, Any], ...] = ()
+    error_type: str | None = None
+    error_message: str | None = None
+    error_node: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("submitted_at", "started_at", "finished_at"):
+            value = data[key]
+            data[key] = value.isoformat() if value is not None else None
+        return json.dumps(data, default=str)
+
+    @classmethod
+    def from_json(cls, line: str) -> RunRecord:
+        data = json.loads(line)
+        for key in ("submitted_at", "started_at", "finished_at"):
+            if data.get(key):
+                data[key] = datetime.fromisoformat(data[key])
+        for key in ("cached_nodes", "node_timings", "outputs"):
+            data[key] = tuple(data.get(key) or ())
+        return cls(**data)
+
+
+class ReportWriter:
+    """Journal and Parquet report for one output directory.
+
+    Opening an existing directory resumes it: :meth:`succeeded` lists the run
+    ids that need not run again. Later records of a run id replace earlier ones.
+    """
+
+    def __init__(self, out_dir: Path, *, addresses: Sequence[str] = ()) -> None:
+        self.out_dir = out_dir
+        self.addresses = list(addresses)
+        self.metadata: dict[str, str] = {}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.journal_path = out_dir / JOURNAL_NAME
+        self.report_path = out_dir / REPORT_NAME
+        self._records: dict[str, RunRecord] = {}
+        if self.journal_path.exists():
+            for record in _read_journal(self.journal_path):
+                self._records[record.run_id] = record
+        self._journal = self.journal_path.open("a", encoding="utf-8")
+
+    def succeeded(self) -> set[str]:
+        return {rid for rid, r in self._records.items() if r.status == "success"}
+
+    @property
+    def records(self) -> list[RunRecord]:
+        return sorted(self._records.values(), key=lambda r: r.run_index)
+
+    def append(self, record: RunRecord) -> None:
+        """Record a finished run durably before anything else happens."""
+        self._records[record.run_id] = record
+        self._journal.write(record.to_json() + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def write_parquet(self) -> Path:
+        frame = records_frame(self.records, self.addresses)
+        partial = self.report_path.with_name(f".{REPORT_NAME}.part")
+        frame.write_parquet(partial, metadata=self.metadata)
+        os.replace(partial, self.report_path)
+        return self.report_path
+
+    def close(self) -> None:
+        if not self._journal.closed:
+            self.write_parquet()
+            self._journal.close()
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _read_journal(path: Path) -> Iterable[RunRecord]:
+    with path.open(encoding="utf-8") as journal:
+        for line in journal:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield RunRecord.from_json(line)
+            except (ValueError, TypeError):
+                # A line cut short by a crash mid-write: every earlier line is whole.
+                continue
+
+
+def records_frame(records: Sequence[RunRecord], addresses: Sequence[str]) -> pl.DataFrame:
+    """One row per run: swept addresses as typed columns, then the fixed columns."""
+    names = list(dict.fromkeys([*addresses, *(k for r in records for k in r.params)]))
+    columns: list[pl.Series] = []
+    for name in names:
+        if name in _FIXED_SCHEMA:
+            continue  # a parameter may not shadow a report column
+        values = [r.params.get(name) for r in records]
+        columns.append(_typed_series(name, values))
+    for name, dtype in _FIXED_SCHEMA.items():
+        values = [_field(r, name) for r in records]
+        columns.append(pl.Series(name, values, dtype=dtype))
+    return pl.DataFrame(columns)
+
+
+def _field(record: RunRecord, name: str) -> Any:
+    if name == "workflow":
+        return record.workflow
+    value = getattr(record, name)
+    if isinstance(value, tuple):
+        return [dict(v) if isinstance(v, Mapping) else v for v in value]
+    return value
+
+
+def _typed_series(name: str, values: list[Any]) -> pl.Series:
+    """A parameter column in its natural type; seeds up to 2**64-1 need UInt64."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pl.Series(name, values, dtype=pl.Boolean)
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        if max(present) > 2**63 - 1:
+            return pl.Series(name, values, dtype=pl.UInt64)
+        return pl.Series(name, values, dtype=pl.Int64)
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
+    if all(isinstance(v, str) for v in present):
+        return pl.Series(name, values, dtype=pl.String)
+    return pl.Series(name, [None if v is None else json.dumps(v) for v in values], dtype=pl.String)
+
+
+def load_report(path: str | Path) -> pl.DataFrame:
+    """A sweep's report as a DataFrame: pass the output directory or the Parquet file.
+
+    >>> df = load_report("runs/sampler-shootout")  # doctest: +SKIP
+    >>> df.group_by("KSampler.sampler_name").agg(pl.col("exec_s").mean())  # doctest: +SKIP
+    """
+    target = Path(path)
+    if target.is_dir():
+        target = target / REPORT_NAME
+    return pl.read_parquet(target)
+
+
+def report_metadata(path: str | Path) -> dict[str, Any]:
+    """The report's metadata (spec, workflows, tool version, servers), JSON-decoded."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / REPORT_NAME
+    raw = pl.read_parquet_metadata(target)
+    decoded: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not key.startswith("comfyfleet."):
+            continue
+        try:
+            decoded[key.removeprefix("comfyfleet.")] = json.loads(value)
+        except ValueError:
+            decoded[key.removeprefix("comfyfleet.")] = value
+    return decoded

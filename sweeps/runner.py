@@ -1,0 +1,169 @@
+"""Running a sweep spec end to end: load, plan, check against servers, dispatch, report.
+
+This is the notebook API as much as the CLI's:
+
+>>> result = await run_sweep("sweeps/shootout.yaml")          # doctest: +SKIP
+>>> df = load_report(result.out_dir)                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .client import ComfyClient
+from .config import ServerConfig
+from .errors import FleetError, SpecError
+from .grid import Grid
+from .preflight import Preflight, check_grid
+from .report import ReportWriter
+from .scheduler import Sweep, SweepProgress
+from .servers_file import discover_servers
+from .spec import SweepSpec, load_spec
+
+__all__ = ["Plan", "SweepResult", "plan_sweep", "run_sweep", "sweep_servers", "tool_version"]
+
+
+def tool_version() -> str:
+    try:
+        return version("comfyfleet")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep would do: its runs, the servers, and what they said of it."""
+
+    spec: SweepSpec
+    grid: Grid
+    servers: tuple[ServerConfig, ...]
+    preflight: Preflight | None
+    unreachable: dict[str, str]
+    versions: dict[str, str | None]
+
+    @property
+    def ok(self) -> bool:
+        return self.preflight is not None and not self.preflight.errors()
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    out_dir: Path
+    progress: SweepProgress
+
+    @property
+    def ok(self) -> bool:
+        return self.progress.failed == 0
+
+
+def sweep_servers(spec: SweepSpec, cli: Sequence[str] = ()) -> list[ServerConfig]:
+    """``--server`` flags, else the spec's servers, else the config file and environment."""
+    if cli:
+        return discover_servers(cli)
+    if spec.servers:
+        return list(spec.servers)
+    return discover_servers()
+
+
+async def _server_facts(
+    server: ServerConfig,
+) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(schemas, ComfyUI version, error) for one server."""
+    async with ComfyClient(server) as client:
+        try:
+            schemas = await client.object_info()
+            stats = await client.system_stats()
+        except FleetError as exc:
+            return None, None, str(exc)
+    return schemas, stats.system.comfyui_version, None
+
+
+async def plan_sweep(
+    spec: SweepSpec | str | Path,
+    *,
+    servers: Sequence[str] = (),
+    check_servers: bool = True,
+) -> Plan:
+    """Expand and check a sweep without queueing anything."""
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    grid = Grid(spec)
+    configs = sweep_servers(spec, servers)
+    preflight = None
+    unreachable: dict[str, str] = {}
+    versions: dict[str, str | None] = {}
+    if check_servers:
+        facts = await asyncio.gather(*(_server_facts(s) for s in configs))
+        schemas_by_server = {}
+        for server, (schemas, comfy_version, error) in zip(configs, facts, strict=True):
+            if error is not None:
+                unreachable[server.url] = error
+                continue
+            schemas_by_server[server.url] = schemas
+            versions[server.url] = comfy_version
+        if schemas_by_server:
+            preflight = check_grid(grid, schemas_by_server)
+    return Plan(spec, grid, tuple(configs), preflight, unreachable, versions)
+
+
+async def run_sweep(
+    spec: SweepSpec | str | Path,
+    *,
+    servers: Sequence[str] = (),
+    out_dir: Path | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    depth: int = 2,
+    on_start: Callable[[Sweep], None] | None = None,
+) -> SweepResult:
+    """Run a sweep to the end; resume into ``out_dir`` if it holds an earlier run.
+
+    Raises :class:`SpecError` before anything is queued when the spec is wrong,
+    no server answers, or some runs could not run on any server.
+    """
+    plan = await plan_sweep(spec, servers=servers)
+    spec = plan.spec
+    if plan.preflight is None:
+        details = "; ".join(f"{url}: {why}" for url, why in plan.unreachable.items())
+        raise SpecError(f"no server is reachable ({details})", path=str(spec.path))
+    plan.preflight.raise_for_errors(str(spec.path))
+    usable = [s for s in plan.servers if s.url not in plan.unreachable]
+    out = out_dir or spec.output
+    grid = plan.grid
+    addresses = list(grid.values_by_address())
+    with ReportWriter(out, addresses=addresses) as report:
+        report.metadata.update(_metadata(spec, plan))
+        sweep = Sweep(
+            grid,
+            total=len(grid),
+            prompt_for=grid.prompt_for,  # type: ignore[arg-type]
+            servers=usable,
+            report=report,
+            eligible=plan.preflight.eligible,
+            depth=depth,
+            on_progress=on_progress,
+            extra_data={"extra_pnginfo": {"comfyfleet": {"sweep": spec.name}}},
+        )
+        if on_start is not None:
+            on_start(sweep)
+        progress = await sweep.run()
+    return SweepResult(out, progress)
+
+
+def _metadata(spec: SweepSpec, plan: Plan) -> dict[str, str]:
+    return {
+        "comfyfleet.version": json.dumps(tool_version()),
+        "comfyfleet.sweep": json.dumps(spec.name),
+        "comfyfleet.spec": json.dumps(spec.source),
+        "comfyfleet.workflows": json.dumps(
+            {name: wf.to_prompt() for name, wf in spec.workflows.items()}
+        ),
+        "comfyfleet.servers": json.dumps(
+            [{"url": s.url, "comfyui_version": plan.versions.get(s.url)} for s in plan.servers]
+        ),
+    }

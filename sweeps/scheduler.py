@@ -1,0 +1,446 @@
+"""Spread a sweep's runs across every server so no GPU idles, and record each one.
+
+Dispatch is pull-based: each server has ``depth`` slots, and a free slot takes
+the next run it may execute. With two slots, one prompt runs while the next
+waits in the server's own queue, so the GPU goes straight from one to the
+next. A fast server simply pulls more often.
+
+Failures are sorted by what can be done about them:
+
+* transient (refused connection, timeout, 5xx, server gone): the run goes back
+  to the pool for another server, and the failing server cools off;
+* rejected (HTTP 400 validation): recorded as ``rejected``, never retried;
+* execution errors and interrupts: recorded as ``failed`` / ``interrupted``.
+
+Every run that ends is written to the report journal at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import ServerConfig
+from .connection import ServerConnection
+from .downloads import download_outputs
+from .errors import FleetError, PromptRejected, RequestRejected, ServerFailed, TransportError
+from .report import ReportWriter, RunRecord
+from .tracking import PromptOutcome, PromptTracker
+
+__all__ = ["RunLike", "ServerProgress", "Sweep", "SweepProgress"]
+
+
+class RunLike(Protocol):
+    """What the scheduler needs of a run (``sweeps.grid.Run`` is one)."""
+
+    @property
+    def run_index(self) -> int: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def workflow_name(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+    @property
+    def repeat(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ServerProgress:
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    retried: int = 0
+    cooling_until: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """A snapshot for progress bars and the dashboard's sweep panel."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    running: int = 0
+    started: float = field(default_factory=time.monotonic)
+    servers: Mapping[str, ServerProgress] = field(default_factory=dict)
+    latest_outputs: tuple[Path, ...] = ()
+    stopping: bool = False
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.skipped - self.finished)
+
+    @property
+    def rate(self) -> float:
+        """Runs finished per second since the sweep started."""
+        elapsed = time.monotonic() - self.started
+        return self.finished / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        return self.remaining / rate if rate > 0 else None
+
+
+class _Pool:
+    """Runs not yet taken, and runs handed back for another server.
+
+    The grid is consumed lazily, so a million-run sweep never sits in memory.
+    """
+
+    def __init__(self, runs: Iterable[RunLike]) -> None:
+        self._fresh: Iterator[RunLike] = iter(runs)
+        self._back: deque[tuple[RunLike, int, frozenset[str]]] = deque()
+        self._exhausted = False
+        self.in_flight = 0
+        self.changed = asyncio.Condition()
+
+    def _take(
+        self, server: str, eligible: Callable[[RunLike, str], bool]
+    ) -> tuple[RunLike, int, frozenset[str]] | None:
+        for i, item in enumerate(self._back):
+            run, _, tried = item
+            if server not in tried and eligible(run, server):
+                del self._back[i]
+                return item
+        for i, item in enumerate(self._back):
+            if eligible(item[0], server):
+                del self._back[i]
+                return item
+        while not self._exhausted:
+            run = next(self._fresh, None)
+            if run is None:
+                self._exhausted = True
+                break
+            if eligible(run, server):
+                return run, 0, frozenset()
+            self._back.append((run, 0, frozenset()))
+        return None
+
+    async def take(
+        self, server: str, eligible: Callable[[RunLike, str], bool], stopping: asyncio.Event
+    ) -> tuple[RunLike, int, frozenset[str]] | None:
+        """The next run for ``server``; None when there is nothing left for it."""
+        async with self.changed:
+            while not stopping.is_set():
+                item = self._take(server, eligible)
+                if item is not None:
+                    self.in_flight += 1
+                    return item
+                if self.in_flight == 0:
+                    return None  # nothing queued and nothing that could come back
+                await self.changed.wait()
+            return None
+
+    async def give_back(self, run: RunLike, attempts: int, tried: frozenset[str]) -> None:
+        async with self.changed:
+            self.in_flight -= 1
+            self._back.append((run, attempts, tried))
+            self.changed.notify_all()
+
+    async def settle(self) -> None:
+        async with self.changed:
+            self.in_flight -= 1
+            self.changed.notify_all()
+
+    def leftover(self) -> list[RunLike]:
+        return [item[0] for item in self._back]
+
+
+@dataclass
+class _Live:
+    """A run submitted to a server and not yet finished."""
+
+    run: RunLike
+    conn: ServerConnection
+    tracker: PromptTracker
+    submitted_at: datetime
+    submitted_clock: float
+    abandoned: bool = False
+
+
+class Sweep:
+    """Run ``runs`` on ``servers``; record into ``report``.
+
+    ``prompt_for`` turns a run into the API-format graph. ``eligible(run, url)``
+    says whether a server may take a run (its /object_info lacks a checkpoint,
+    say); by default every server may take every run.
+    ``on_progress`` is called with a fresh :class:`SweepProgress` after every change.
+    """
+
+    def __init__(
+        self,
+        runs: Iterable[RunLike],
+        *,
+        total: int,
+        prompt_for: Callable[[RunLike], Mapping[str, Any]],
+        servers: Sequence[ServerConfig | ServerConnection],
+        report: ReportWriter,
+        eligible: Callable[[RunLike, str], bool] | None = None,
+        depth: int = 2,
+        max_attempts: int = 3,
+        on_progress: Callable[[SweepProgress], None] | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not servers:
+            raise ValueError("a sweep needs at least one server")
+        self.connections = [
+            s if isinstance(s, ServerConnection) else ServerConnection(s) for s in servers
+        ]
+        self.report = report
+        done_before = report.succeeded()
+        self._skipped = 0
+        self._runs = self._skip_done(runs, done_before)
+        self.total = total
+        self.prompt_for = prompt_for
+        self.eligible = eligible or (lambda run, url: True)
+        self.depth = depth
+        self.max_attempts = max_attempts
+        self.on_progress = on_progress
+        self.extra_data = extra_data
+        self._stopping = asyncio.Event()
+        self._live: dict[str, _Live] = {}
+        self._progress = SweepProgress(
+            total=total, servers={c.url: ServerProgress() for c in self.connections}
+        )
+        self._last_parquet = time.monotonic()
+
+    def _skip_done(self, runs: Iterable[RunLike], done: set[str]) -> Iterator[RunLike]:
+        for run in runs:
+            if run.run_id in done:
+                self._skipped += 1
+                self._publish()
+                continue
+            yield run
+
+    @property
+    def progress(self) -> SweepProgress:
+        return self._progress
+
+    def _publish(self, **changes: Any) -> None:
+        self._progress = replace(self._progress, skipped=self._skipped, **changes)
+        if self.on_progress is not None:
+            self.on_progress(self._progress)
+
+    def _server(self, url: str, **changes: Any) -> None:
+        servers = dict(self._progress.servers)
+        servers[url] = replace(servers[url], **changes)
+        self._publish(servers=servers)
+
+    async def run(self) -> SweepProgress:
+        """Dispatch until every run has ended (or :meth:`stop`); returns the final progress."""
+        pool = _Pool(self._runs)
+        try:
+            async with asyncio.TaskGroup() as group:
+                listeners = [group.create_task(c.listen()) for c in self.connections]
+                async with asyncio.TaskGroup() as workers:
+                    for conn in self.connections:
+                        for _ in range(self.depth):
+                            workers.create_task(self._worker(conn, pool))
+                for listener in listeners:
+                    listener.cancel()
+        finally:
+            for conn in self.connections:
+                await conn.client.aclose()
+            self.report.write_parquet()
+        return self._progress
+
+    async def stop(self, *, interrupt_running: bool) -> None:
+        """Stop taking runs. Prompts still waiting in a server's queue are withdrawn
+        (no GPU time was spent on them, a resume runs them); running prompts
+        finish and are downloaded, unless ``interrupt_running``.
+        """
+        self._stopping.set()
+        self._publish(stopping=True)
+        for prompt_id, live in list(self._live.items()):
+            client = live.conn.client
+            try:
+                if not live.tracker.started:
+                    await client.delete_from_queue([prompt_id])
+                    queue = await client.get_queue()
+                    still_there = any(i.prompt_id == prompt_id for i in queue.running)
+                    if not still_there and not live.tracker.started:
+                        live.abandoned = True
+                        live.tracker.done = True
+                        live.conn.wake(prompt_id)
+                elif interrupt_running:
+                    await client.interrupt(prompt_id)
+            except FleetError:
+                continue  # the server is gone; its wait will notice
+
+    async def _worker(self, conn: ServerConnection, pool: _Pool) -> None:
+        url = conn.url
+        failures = 0
+        while True:
+            item = await pool.take(url, self.eligible, self._stopping)
+            if item is None:
+                return
+            run, attempts, tried = item
+            attempts += 1
+            try:
+                record = await self._execute(conn, run, attempts)
+            except (TransportError, ServerFailed) as exc:
+                failures += 1
+                cooldown = min(30.0, 0.5 * 2**failures)
+                self._server(
+                    url,
+                    retried=self._progress.servers[url].retried + 1,
+                    last_error=str(exc),
+                    cooling_until=time.monotonic() + cooldown,
+                )
+                if attempts >= self.max_attempts:
+                    self._record(
+                        self._failure(run, attempts, url, exc, status="failed"), pool_url=url
+                    )
+                    await pool.settle()
+                else:
+                    await pool.give_back(run, attempts, tried | {url})
+                await asyncio.sleep(cooldown)
+                self._server(url, cooling_until=None)
+                continue
+            failures = 0
+            if record is not None:
+                self._record(record, pool_url=url)
+            await pool.settle()
+
+    async def _execute(
+        self, conn: ServerConnection, run: RunLike, attempts: int
+    ) -> RunRecord | None:
+        prompt = self.prompt_for(run)
+        submitted_at = datetime.now(UTC)
+        submitted_clock = time.monotonic()
+        try:
+            queued, tracker = await conn.submit(prompt, extra_data=self.extra_data)
+        except PromptRejected as exc:
+            return self._failure(run, attempts, conn.url, exc, status="rejected")
+        except RequestRejected as exc:
+            return self._failure(run, attempts, conn.url, exc, status="rejected")
+        live = _Live(run, conn, tracker, submitted_at, submitted_clock)
+        self._live[queued.prompt_id] = live
+        self._server(conn.url, running=self._progress.servers[conn.url].running + 1)
+        self._publish(running=len(self._live))
+        try:
+            outcome = await conn.wait(tracker)
+        finally:
+            self._live.pop(queued.prompt_id, None)
+            self._server(conn.url, running=self._progress.servers[conn.url].running - 1)
+            self._publish(running=len(self._live))
+        if live.abandoned:
+            return None
+        return await self._finish(live, outcome, attempts)
+
+    async def _finish(self, live: _Live, outcome: PromptOutcome, attempts: int) -> RunRecord:
+        run = live.run
+        outputs: list[dict[str, Any]] = []
+        error_type, error_message = outcome.error_type, outcome.error_message
+        status = outcome.status
+        try:
+            saved = await download_outputs(
+                live.conn.client,
+                outcome.outputs,
+                run_index=run.run_index,
+                dest_dir=self.report.out_dir,
+            )
+            paths = {id(f): p for f, p in saved}
+        except (TransportError, ServerFailed, RequestRejected) as exc:
+            paths = {}
+            status = "failed"
+            error_type, error_message = "DownloadFailed", str(exc)
+        for f in outcome.outputs:
+            path = paths.get(id(f))
+            outputs.append(
+                {
+                    "node_id": f.node_id,
+                    "filename": f.filename,
+                    "subfolder": f.subfolder,
+                    "type": f.type,
+                    "path": str(path.relative_to(self.report.out_dir.resolve())) if path else None,
+                }
+            )
+        started_at = outcome.started_at
+        finished_at = outcome.finished_at or datetime.now(UTC)
+        total_s = time.monotonic() - live.submitted_clock
+        exec_s = outcome.exec_seconds
+        queue_s = max(0.0, total_s - exec_s) if exec_s is not None else None
+        return RunRecord(
+            run_id=run.run_id,
+            run_index=run.run_index,
+            workflow=run.workflow_name,
+            repeat=run.repeat,
+            params=dict(run.params),
+            status=status,
+            server=live.conn.url,
+            prompt_id=outcome.prompt_id,
+            attempts=attempts,
+            submitted_at=live.submitted_at,
+            started_at=started_at,
+            finished_at=finished_at,
+            queue_s=queue_s,
+            exec_s=exec_s,
+            total_s=total_s,
+            cached_nodes=outcome.cached_nodes,
+            node_timings=tuple(
+                {"node_id": t.node_id, "class_type": t.class_type, "seconds": t.seconds}
+                for t in outcome.node_timings
+            ),
+            outputs=tuple(outputs),
+            error_type=error_type,
+            error_message=error_message,
+            error_node=outcome.error_node,
+        )
+
+    def _failure(
+        self, run: RunLike, attempts: int, url: str, exc: FleetError, *, status: str
+    ) -> RunRecord:
+        node = None
+        if isinstance(exc, PromptRejected) and exc.node_errors:
+            node = exc.node_errors[0].node_id
+        return RunRecord(
+            run_id=run.run_id,
+            run_index=run.run_index,
+            workflow=run.workflow_name,
+            repeat=run.repeat,
+            params=dict(run.params),
+            status=status,  # type: ignore[arg-type]
+            server=url,
+            attempts=attempts,
+            submitted_at=datetime.now(UTC),
+            error_type=type(exc).__name__,
+            error_message=str(exc),
+            error_node=node,
+        )
+
+    def _record(self, record: RunRecord, *, pool_url: str) -> None:
+        self.report.append(record)
+        ok = record.status == "success"
+        server = self._progress.servers[pool_url]
+        self._server(
+            pool_url,
+            done=server.done + ok,
+            failed=server.failed + (not ok),
+        )
+        latest = self._progress.latest_outputs
+        if ok:
+            paths = [self.report.out_dir / o["path"] for o in record.outputs if o.get("path")]
+            latest = (*latest, *paths)[-8:]
+        self._publish(
+            done=self._progress.done + ok,
+            failed=self._progress.failed + (not ok),
+            latest_outputs=latest,
+        )
+        if time.monotonic() - self._last_parquet > 5.0:
+            self.report.write_parquet()
+            self._last_parquet = time.monotonic()

@@ -1,0 +1,94 @@
+"""The report journal and Parquet file: typed columns, crash safety, resume."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from sweeps.report import JOURNAL_NAME, ReportWriter, RunRecord, load_report, report_metadata
+
+
+def _record(index: int, status: str = "success", **params: object) -> RunRecord:
+    return RunRecord(
+        run_id=f"id{index}",
+        run_index=index,
+        workflow="wf",
+        repeat=0,
+        params=params or {"KSampler.seed": index, "KSampler.cfg": 7.0},
+        status=status,  # type: ignore[arg-type]
+        server="http://a",
+        prompt_id=f"p{index}",
+        attempts=1,
+        submitted_at=datetime(2026, 1, 1, tzinfo=UTC),
+        started_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
+        finished_at=datetime(2026, 1, 1, 0, 0, 3, tzinfo=UTC),
+        queue_s=1.0,
+        exec_s=2.0,
+        total_s=3.0,
+        cached_nodes=("4",),
+        node_timings=({"node_id": "3", "class_type": "KSampler", "seconds": 1.5},),
+        outputs=(
+            {"node_id": "9", "filename": "a.png", "subfolder": "", "type": "output", "path": "a"},
+        ),
+    )
+
+
+def test_parquet_has_typed_columns_and_metadata(tmp_path: Path) -> None:
+    with ReportWriter(tmp_path, addresses=["KSampler.seed", "KSampler.cfg"]) as report:
+        report.metadata["comfyfleet.sweep"] = '"demo"'
+        report.append(_record(0))
+        report.append(_record(1, status="failed"))
+    df = load_report(tmp_path)
+    assert df.height == 2
+    assert df.schema["KSampler.seed"] == pl.Int64
+    assert df.schema["KSampler.cfg"] == pl.Float64
+    assert df.schema["submitted_at"] == pl.Datetime("us", "UTC")
+    assert df.schema["cached_nodes"] == pl.List(pl.String)
+    assert df["status"].to_list() == ["success", "failed"]
+    timings = df["node_timings"][0].to_list()
+    assert timings == [{"node_id": "3", "class_type": "KSampler", "seconds": 1.5}]
+    assert df["outputs"][0].to_list()[0]["filename"] == "a.png"
+    assert report_metadata(tmp_path) == {"sweep": "demo"}
+
+
+def test_seeds_beyond_int64_are_unsigned(tmp_path: Path) -> None:
+    with ReportWriter(tmp_path, addresses=["KSampler.seed"]) as report:
+        report.append(_record(0, **{"KSampler.seed": 2**64 - 1}))
+        report.append(_record(1, **{"KSampler.seed": 3}))
+    df = load_report(tmp_path / "report.parquet")
+    assert df.schema["KSampler.seed"] == pl.UInt64
+    assert df["KSampler.seed"].to_list() == [2**64 - 1, 3]
+
+
+def test_mixed_int_and_float_values_become_float(tmp_path: Path) -> None:
+    with ReportWriter(tmp_path, addresses=["cfg"]) as report:
+        report.append(_record(0, cfg=4))
+        report.append(_record(1, cfg=7.5))
+    assert load_report(tmp_path)["cfg"].to_list() == [4.0, 7.5]
+
+
+def test_journal_survives_a_crash_and_resume_skips_successes(tmp_path: Path) -> None:
+    report = ReportWriter(tmp_path)
+    report.append(_record(0))
+    report.append(_record(1, status="failed"))
+    # Simulate a crash mid-write: a torn last line, no Parquet rebuild.
+    with (tmp_path / JOURNAL_NAME).open("a") as journal:
+        journal.write('{"run_id": "id2", "run_ind')
+    report._journal.close()
+
+    resumed = ReportWriter(tmp_path)
+    assert resumed.succeeded() == {"id0"}
+    resumed.append(_record(1))  # the retry succeeds and replaces the failure
+    resumed.close()
+    df = load_report(tmp_path)
+    assert df.sort("run_index")["status"].to_list() == ["success", "success"]
+
+
+def test_empty_report_still_has_every_column(tmp_path: Path) -> None:
+    ReportWriter(tmp_path, addresses=["a.b"]).close()
+    df = load_report(tmp_path)
+    assert df.height == 0
+    for column in ("run_id", "status", "server", "queue_s", "outputs", "error_message"):
+        assert column in df.columns
