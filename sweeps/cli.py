@@ -232,3 +232,7 @@ def demo(count: int, headless: bool, out: Path | None) -> None:
 
     interactive = not headless and sys.stdout.isatty()
     raise SystemExit(_run(lambda: run_demo(count=count, dashboard=interactive, out_dir=out)))
+
+
+if __name__ == "__main__":
+    main()

@@ -45,7 +45,7 @@ class ServerConfig:
 
     url: str
     name: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = Timeouts()
 
     def __post_init__(self) -> None:

@@ -1,0 +1,202 @@
+"""The client end to end against the simulator: submit, watch, outputs, errors, queue, files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sweeps.client import ComfyClient
+from sweeps.connection import ServerConnection
+from sweeps.errors import PromptRejected, ServerFailed, ServerUnreachable
+from sweeps.events import Executing, PreviewImage, Progress, SocketClosed, SocketOpened
+from sweeps.simulator import SimConfig, Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL_FREE = json.loads((REPO / "sample_workflows" / "model_free.json").read_text())
+
+
+def _sleepy(steps: int = 3, step_ms: int = 50, preview: bool = False) -> dict:
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 7},
+        },
+        "2": {
+            "class_type": "ProbeSleep",
+            "inputs": {"image": ["1", 0], "steps": steps, "step_ms": step_ms, "preview": preview},
+        },
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "t"}},
+    }
+
+
+@pytest.fixture
+def speed() -> float:
+    """Instant by default; a test that must catch a prompt mid-run overrides it."""
+    return 0.0
+
+
+@pytest.fixture
+async def sim(speed: float) -> AsyncIterator[Simulator]:
+    async with Simulator(SimConfig(speed=speed)) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def conn(sim: Simulator) -> AsyncIterator[ServerConnection]:
+    connection = ServerConnection(sim.url, poll_interval=0.05)
+    async with asyncio.TaskGroup() as group:
+        listener = group.create_task(connection.listen())
+        await asyncio.wait_for(connection.connected.wait(), 5)
+        yield connection
+        listener.cancel()
+    await connection.client.aclose()
+
+
+async def test_run_prompt_collects_outputs_and_downloads_them(conn, tmp_path: Path) -> None:
+    outcome = await conn.run_prompt(MODEL_FREE)
+    assert outcome.status == "success"
+    assert [f.node_id for f in outcome.outputs] == ["4"]
+    assert {t.class_type for t in outcome.node_timings} == {
+        "EmptyImage",
+        "ImageAddNoise",
+        "ImageBlur",
+        "SaveImage",
+    }
+    path = await conn.client.download(outcome.outputs[0], tmp_path / "out.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+    again = await conn.run_prompt(MODEL_FREE)
+    assert again.cached_nodes == ("1", "2", "3", "4")
+    assert again.outputs == outcome.outputs  # a cached rerun reports the old files
+
+
+async def test_execution_error_is_an_outcome_not_an_exception(sim, conn) -> None:
+    sim.faults.fail_class("ImageBlur")
+    outcome = await conn.run_prompt(MODEL_FREE)
+    assert outcome.status == "failed"
+    assert outcome.error_node == "3"
+    assert outcome.error_message == "simulated failure in ImageBlur"
+
+
+async def test_rejection_names_node_and_input(conn) -> None:
+    bad = json.loads(json.dumps(MODEL_FREE))
+    bad["3"]["inputs"]["blur_radius"] = 99
+    with pytest.raises(PromptRejected) as caught:
+        await conn.run_prompt(bad)
+    assert "node 3 (ImageBlur) input blur_radius: 99 is outside the allowed range 1..31" in str(
+        caught.value
+    )
+    assert conn.tracked() == []
+
+
+async def test_progress_and_previews_arrive_typed(sim, conn) -> None:
+    seen = []
+    conn.subscribe(seen.append)
+    outcome = await conn.run_prompt(_sleepy(steps=4, preview=True))
+    assert outcome.status == "success"
+    progress = [e for e in seen if isinstance(e, Progress) and e.prompt_id == outcome.prompt_id]
+    assert [p.value for p in progress] == [1, 2, 3, 4]
+    previews = [e for e in seen if isinstance(e, PreviewImage)]
+    assert previews and all(
+        p.frame_type == 4 and p.prompt_id == outcome.prompt_id for p in previews
+    )
+    assert isinstance(seen[-1], Executing) and seen[-1].is_done
+
+
+@pytest.mark.parametrize("speed", [1.0])
+async def test_interrupt_running_prompt(sim, conn) -> None:
+    seen = asyncio.Event()
+
+    def on_event(event):
+        if isinstance(event, Progress):
+            seen.set()
+
+    conn.subscribe(on_event)
+    queued, tracker = await conn.submit(_sleepy(steps=400, step_ms=50))
+    await asyncio.wait_for(seen.wait(), 5)
+    await conn.client.interrupt(queued.prompt_id)
+    outcome = await conn.wait(tracker)
+    assert outcome.status == "interrupted"
+    assert outcome.error_node == "2"
+
+
+async def test_queue_delete_and_clear(sim, conn) -> None:
+    sim.faults.stall_worker = True
+    client = conn.client
+    ids = [(await client.queue_prompt(_sleepy(steps=1, step_ms=1 + i))).prompt_id for i in range(4)]
+    front = await client.queue_prompt(_sleepy(steps=1, step_ms=99), front=True)
+    queue = await client.get_queue()
+    pending = [i.prompt_id for i in queue.pending + queue.running]
+    assert set(pending) == {*ids, front.prompt_id}
+    assert queue.pending[0].prompt_id in (front.prompt_id, ids[0])
+    waiting = [i.prompt_id for i in queue.pending]
+    await client.delete_from_queue(waiting[:1])
+    assert len((await client.get_queue()).pending) == len(waiting) - 1
+    await client.clear_queue()
+    assert (await client.get_queue()).pending == ()
+    sim.faults.stall_worker = False
+    await sim.wait_idle()
+    assert await client.queue_remaining() == 0
+
+
+async def test_upload_and_free(sim, conn, tmp_path: Path) -> None:
+    client = conn.client
+    image = _png_bytes()
+    first = await client.upload_image(image, filename="pixel.png")
+    assert (first.name, first.type) == ("pixel.png", "input")
+    same = await client.upload_image(image, filename="pixel.png")
+    assert same.name == "pixel.png"  # identical content keeps the name
+    other = await client.upload_image(_png_bytes(color=(0, 255, 0)), filename="pixel.png")
+    assert other.name == "pixel (1).png"
+    before = (await client.system_stats()).device
+    await conn.run_prompt(_sdish())  # loads a checkpoint: VRAM in use goes up
+    loaded = (await client.system_stats()).device
+    await client.free(unload_models=True, free_memory=True)
+    after = (await client.system_stats()).device
+    assert before is not None and loaded is not None and after is not None
+    assert loaded.vram_free < before.vram_free
+    assert after.vram_free == before.vram_free
+
+
+def _sdish() -> dict:
+    return json.loads((REPO / "sample_workflows" / "txt2img_sd15.json").read_text())
+
+
+def _png_bytes(color=(255, 0, 0)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_transport_errors_are_typed(sim) -> None:
+    async with ComfyClient(sim.url) as client:
+        sim.faults.prompt_500 = 1
+        with pytest.raises(ServerFailed):
+            await client.queue_prompt(MODEL_FREE)
+        await sim.refuse_connections()
+        with pytest.raises(ServerUnreachable):
+            await client.system_stats()
+        await sim.accept_connections()
+        assert (await client.system_stats()).system.comfyui_version == "0.8.0"
+
+
+async def test_websocket_reconnects_after_a_drop(sim) -> None:
+    async with ComfyClient(sim.url) as client:
+        kinds = []
+        stream = client.events()
+        async for event in stream:
+            kinds.append(type(event))
+            if isinstance(event, SocketOpened) and kinds.count(SocketOpened) == 1:
+                await sim.drop_websockets()
+            if isinstance(event, SocketOpened) and kinds.count(SocketOpened) == 2:
+                break
+        await stream.aclose()
+    assert SocketClosed in kinds

@@ -1,0 +1,163 @@
+"""Whole sweeps against simulated fleets: dispatch, retries, failures, outputs, report, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sweeps.errors import SpecError
+from sweeps.report import JOURNAL_NAME, load_report, report_metadata
+from sweeps.runner import run_sweep
+from sweeps.simulator import SimConfig, Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.asynccontextmanager
+async def fleet(*speeds: float) -> AsyncIterator[list[Simulator]]:
+    async with contextlib.AsyncExitStack() as stack:
+        sims = [
+            await stack.enter_async_context(Simulator(SimConfig(speed=s, seed=i)))
+            for i, s in enumerate(speeds)
+        ]
+        yield sims
+
+
+def _spec(tmp_path: Path, body: str, workflow: str = "model_free.json") -> Path:
+    shutil.copy(REPO / "sample_workflows" / workflow, tmp_path / workflow)
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"name: test\nworkflow: {workflow}\noutput: out\n{body}")
+    return path
+
+
+GRID = """grid:
+  Noise.seed: {range: [0, 6]}
+  Blur.blur_radius: [1, 3]
+  Noise.strength: [0.5, 1.0]
+"""
+
+
+async def test_sweep_across_three_servers_of_different_speeds(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, GRID)
+    async with fleet(0.05, 0.2, 0.6) as sims:
+        result = await run_sweep(spec, servers=[s.url for s in sims])
+    progress = result.progress
+    assert (progress.done, progress.failed, progress.total) == (24, 0, 24)
+    df = load_report(result.out_dir)
+    assert df.height == 24
+    assert df["status"].unique().to_list() == ["success"]
+    assert sorted(df["run_index"].to_list()) == list(range(24))
+    assert df.schema["Noise.seed"] == pl.Int64
+    assert df.schema["Noise.strength"] == pl.Float64
+    per_server = dict(df.group_by("server").len().iter_rows())
+    fast, slow = sims[0].url, sims[2].url
+    assert set(per_server) <= {s.url for s in sims}
+    assert per_server[fast] > per_server.get(slow, 0), per_server
+    for row in df.iter_rows(named=True):
+        assert row["queue_s"] is not None and row["exec_s"] is not None
+        assert row["total_s"] >= row["exec_s"]
+        assert [t["class_type"] for t in row["node_timings"]]
+        [output] = row["outputs"]
+        local = result.out_dir / output["path"]
+        assert (
+            local.parent == result.out_dir.resolve()
+            or local.resolve().parent == result.out_dir.resolve()
+        )
+        assert local.name.startswith(f"{row['run_index']:05d}-4-")
+        assert local.read_bytes().startswith(b"\x89PNG")
+    meta = report_metadata(result.out_dir)
+    assert meta["sweep"] == "test"
+    assert "model_free.json" in meta["workflows"]
+    assert [s["comfyui_version"] for s in meta["servers"]] == ["0.8.0"] * 3
+
+
+async def test_transient_failures_move_runs_to_other_servers(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, GRID)
+    async with fleet(0.0, 0.0) as sims:
+        sims[0].faults.prompt_500 = 3
+        result = await run_sweep(spec, servers=[s.url for s in sims])
+    df = load_report(result.out_dir)
+    assert df["status"].unique().to_list() == ["success"]
+    assert df["attempts"].max() >= 2
+    assert result.progress.servers[sims[0].url].retried >= 1
+
+
+async def test_execution_errors_are_recorded_not_retried(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, GRID)
+    async with fleet(0.0) as sims:
+        sims[0].faults.fail_class("ImageBlur")
+        result = await run_sweep(spec, servers=[sims[0].url])
+    df = load_report(result.out_dir)
+    assert df["status"].unique().to_list() == ["failed"]
+    assert df["attempts"].unique().to_list() == [1]
+    assert df["error_node"].unique().to_list() == ["3"]
+    assert df["error_type"].unique().to_list() == ["RuntimeError"]
+    assert result.progress.failed == 24
+
+
+async def test_bad_value_is_refused_before_anything_is_queued(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "grid:\n  Blur.blur_radius: [1, 99]\n")
+    async with fleet(0.0) as sims:
+        with pytest.raises(SpecError) as caught:
+            await run_sweep(spec, servers=[sims[0].url])
+        assert (await _history_size(sims[0])) == 0
+    message = str(caught.value)
+    assert str(spec) in message
+    assert "Blur.blur_radius = 99" in message
+    assert "node 3 (ImageBlur) input blur_radius" in message
+    assert "1..31" in message
+
+
+async def _history_size(sim: Simulator) -> int:
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        return len((await http.get(f"{sim.url}/history")).json())
+
+
+async def test_no_reachable_server_is_an_error(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, GRID)
+    async with fleet(0.0) as sims:
+        url = sims[0].url
+    with pytest.raises(SpecError, match="no server is reachable"):
+        await run_sweep(spec, servers=[url])
+
+
+async def test_resume_after_the_sweep_process_is_killed(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, GRID)
+    out = tmp_path / "out"
+    async with fleet(0.5) as sims:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sweeps.cli",
+            "sweep",
+            str(spec),
+            "--server",
+            sims[0].url,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        journal = out / JOURNAL_NAME
+        async with asyncio.timeout(60):
+            while not journal.exists() or len(journal.read_text().splitlines()) < 5:
+                await asyncio.sleep(0.05)  # polling a file the child writes
+        process.kill()
+        await process.wait()
+        finished_before = {json.loads(line)["run_id"] for line in journal.read_text().splitlines()}
+        assert 5 <= len(finished_before) < 24
+
+        result = await run_sweep(spec, servers=[sims[0].url])
+    assert result.progress.skipped == len(finished_before)
+    df = load_report(out)
+    assert df.height == 24
+    assert df["status"].unique().to_list() == ["success"]
+    assert df["run_id"].n_unique() == 24
