@@ -1,1 +1,111 @@
-"""comfyfleet's engine: a ComfyUI client, fleet state, sweeps and a simulator. No UI."""
+"""comfyfleet's engine: a ComfyUI client, fleet state, sweeps, a simulator. No UI.
+
+>>> import sweeps
+>>> df = sweeps.load_report("runs/sampler-shootout")        # doctest: +SKIP
+>>> async with sweeps.ComfyClient("http://127.0.0.1:8188") as client:  # doctest: +SKIP
+...     stats = await client.system_stats()
+
+Names resolve lazily (PEP 562), so ``import sweeps`` stays cheap: polars and
+aiohttp load only when a report or the simulator is used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "ClientClosed",
+    "ComfyClient",
+    "FleetError",
+    "Grid",
+    "PromptOutcome",
+    "PromptRejected",
+    "ProtocolError",
+    "RequestRejected",
+    "ServerConfig",
+    "ServerConnection",
+    "ServerError",
+    "ServerFailed",
+    "ServerTimeout",
+    "ServerUnreachable",
+    "SimConfig",
+    "Simulator",
+    "SpecError",
+    "Sweep",
+    "SweepProgress",
+    "Timeouts",
+    "TransportError",
+    "load_report",
+    "load_spec",
+    "plan_sweep",
+    "report_metadata",
+    "run_sweep",
+]
+
+_HOMES = {
+    "ClientClosed": "errors",
+    "ComfyClient": "client",
+    "FleetError": "errors",
+    "Grid": "grid",
+    "PromptOutcome": "tracking",
+    "PromptRejected": "errors",
+    "ProtocolError": "errors",
+    "RequestRejected": "errors",
+    "ServerConfig": "config",
+    "ServerConnection": "connection",
+    "ServerError": "errors",
+    "ServerFailed": "errors",
+    "ServerTimeout": "errors",
+    "ServerUnreachable": "errors",
+    "SimConfig": "simulator",
+    "Simulator": "simulator",
+    "SpecError": "errors",
+    "Sweep": "scheduler",
+    "SweepProgress": "scheduler",
+    "Timeouts": "config",
+    "TransportError": "errors",
+    "load_report": "report",
+    "load_spec": "spec",
+    "plan_sweep": "runner",
+    "report_metadata": "report",
+    "run_sweep": "runner",
+}
+
+if TYPE_CHECKING:
+    from .client import ComfyClient
+    from .config import ServerConfig, Timeouts
+    from .connection import ServerConnection
+    from .errors import (
+        ClientClosed,
+        FleetError,
+        PromptRejected,
+        ProtocolError,
+        RequestRejected,
+        ServerError,
+        ServerFailed,
+        ServerTimeout,
+        ServerUnreachable,
+        SpecError,
+        TransportError,
+    )
+    from .grid import Grid
+    from .report import load_report, report_metadata
+    from .runner import plan_sweep, run_sweep
+    from .scheduler import Sweep, SweepProgress
+    from .simulator import SimConfig, Simulator
+    from .spec import load_spec
+    from .tracking import PromptOutcome
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sweeps' has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
