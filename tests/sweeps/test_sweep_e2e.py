@@ -161,3 +161,56 @@ async def test_resume_after_the_sweep_process_is_killed(tmp_path: Path) -> None:
     assert df.height == 24
     assert df["status"].unique().to_list() == ["success"]
     assert df["run_id"].n_unique() == 24
+
+
+SLOW = """grid:
+  Noise.seed: {range: [0, 12]}
+"""
+
+
+def _slow_sweep_spec(tmp_path: Path) -> Path:
+    """Each run sleeps in ProbeSleep, so a stop lands while prompts are queued and running."""
+    workflow = json.loads((REPO / "sample_workflows" / "model_free.json").read_text())
+    workflow["5"] = {
+        "class_type": "ProbeSleep",
+        "inputs": {"image": ["3", 0], "steps": 20, "step_ms": 20, "preview": False},
+        "_meta": {"title": "Sleep"},
+    }
+    workflow["4"]["inputs"]["images"] = ["5", 0]
+    (tmp_path / "slow.json").write_text(json.dumps(workflow))
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"name: slow\nworkflow: slow.json\noutput: out\n{SLOW}")
+    return path
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+async def test_stop_withdraws_queued_prompts_and_keeps_paid_work(
+    tmp_path: Path, interrupt: bool
+) -> None:
+    spec = _slow_sweep_spec(tmp_path)
+    started: list = []
+    first_done = asyncio.Event()
+
+    def on_progress(progress) -> None:
+        if progress.done >= 1:
+            first_done.set()
+
+    async with fleet(1.0) as sims:
+        task = asyncio.create_task(
+            run_sweep(spec, servers=[sims[0].url], on_progress=on_progress, on_start=started.append)
+        )
+        await asyncio.wait_for(first_done.wait(), 30)
+        await started[0].stop(interrupt_running=interrupt)
+        result = await asyncio.wait_for(task, 30)
+        await sims[0].wait_idle()
+        history = await _history_size(sims[0])
+    df = load_report(result.out_dir)
+    statuses = df["status"].to_list()
+    assert 1 <= len(statuses) < 12
+    if interrupt:
+        assert statuses.count("interrupted") == 1
+        assert statuses.count("success") == len(statuses) - 1
+    else:
+        assert set(statuses) == {"success"}
+    # Nothing ran on the server that the report does not hold: withdrawn means never run.
+    assert history == len(statuses)
