@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _MASK64 = (1 << 64) - 1
+# Canonical JSON for run ids; one encoder, as json.dumps(**options) builds one per call.
+_ID_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class DrawStream:
@@ -465,11 +467,8 @@ class Grid(Sequence[Run]):
     ) -> Run:
         canon = self._canon[workflow]
         keyed = {canon[address]: value for address, value in params.items()}
-        blob = json.dumps(
-            {"workflow": workflow, "params": keyed, "repeat": repeat, "slot": slot},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
+        blob = _ID_JSON.encode(
+            {"workflow": workflow, "params": keyed, "repeat": repeat, "slot": slot}
         )
         run_id = hashlib.sha256(blob.encode()).hexdigest()[:16]
         return Run(index, run_id, workflow, params, repeat, b, source)

@@ -125,7 +125,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
-        if not isinstance(key, (str, int, float, bool)) or key is None:
+        if not isinstance(key, (str, int, float, bool)):
             raise SpecError(f"a key must be text, got {key!r}", path=loader.name, line=line)
         if key in data:
             raise SpecError(

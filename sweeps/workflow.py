@@ -84,7 +84,7 @@ class Workflow:
     """
 
     name: str
-    nodes: Mapping[str, Node]
+    nodes: Mapping[str, Node] = field(hash=False)
     path: Path | None = None
     _prompt: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _resolved: dict[str, InputRef] = field(default_factory=dict, repr=False, compare=False)

@@ -38,7 +38,9 @@ def _without_checkpoint(schemas, name: str):
 
 
 def test_valid_sweep_has_no_problems(tmp_path: Path, full_schemas) -> None:
-    grid = _spec(tmp_path, "grid:\n  KSampler.sampler_name: [euler, dpmpp_2m]\n  KSampler.cfg: [1, 7.5]\n")
+    grid = _spec(
+        tmp_path, "grid:\n  KSampler.sampler_name: [euler, dpmpp_2m]\n  KSampler.cfg: [1, 7.5]\n"
+    )
     result = check_grid(grid, {"http://a": full_schemas})
     assert result.errors() == []
     assert all(result.eligible(run, "http://a") for run in grid)
@@ -61,12 +63,16 @@ def test_unknown_sampler_is_an_error_naming_node_input_and_valid_options(
 def test_out_of_range_cfg_and_wrong_type(tmp_path: Path, full_schemas) -> None:
     grid = _spec(tmp_path, "grid:\n  KSampler.cfg: [7.0, 101.0]\n  KSampler.steps: [20, many]\n")
     errors = check_grid(grid, {"http://a": full_schemas}).errors()
-    assert any("KSampler.cfg = 101.0" in e and "outside the allowed range 0.0..100.0" in e for e in errors)
+    assert any(
+        "KSampler.cfg = 101.0" in e and "outside the allowed range 0.0..100.0" in e for e in errors
+    )
     assert any("KSampler.steps = 'many'" in e and "cannot be converted to INT" in e for e in errors)
 
 
 def test_large_seed_range_is_checked_at_its_ends(tmp_path: Path, full_schemas) -> None:
-    grid = _spec(tmp_path, "grid:\n  KSampler.seed: {range: [18446744073709551610, 18446744073709551617]}\n")
+    grid = _spec(
+        tmp_path, "grid:\n  KSampler.seed: {range: [18446744073709551610, 18446744073709551617]}\n"
+    )
     [error] = check_grid(grid, {"http://a": full_schemas}).errors()
     assert "KSampler.seed = 18446744073709551616" in error
 
