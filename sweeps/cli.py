@@ -49,7 +49,9 @@ def main() -> None:
 
 @main.command()
 @click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between /system_stats polls.")
+@click.option(
+    "--interval", default=2.0, show_default=True, help="Seconds between /system_stats polls."
+)
 def watch(servers: Sequence[str], interval: float) -> None:
     """Open the live dashboard.
 
@@ -85,6 +87,8 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
     print_plan(Console(), result, preview=preview)
     if result.preflight is not None and result.preflight.errors():
         raise SystemExit(2)
+    if not offline and result.preflight is None:
+        raise SystemExit(1)
 
 
 @main.command()

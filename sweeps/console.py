@@ -45,16 +45,29 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
     if counts.repeat > 1:
         detail.append(f"x{counts.repeat} repeats")
     console.print("  " + ", ".join(detail), highlight=False)
-    addresses = list(grid.values_by_address())
-    table = Table("#", "run_id", "workflow", *addresses, title=f"first {preview} runs")
+    values = grid.values_by_address()
+    fixed = {a: v[0] for a, v in values.items() if len(v) == 1}
+    swept = [a for a, v in values.items() if len(v) > 1]
+    if fixed:
+        console.print(
+            "  every run: " + ", ".join(f"{a}={_short(v)}" for a, v in fixed.items()),
+            highlight=False,
+        )
+    several = len(plan.spec.workflows) > 1
+    # "KSampler\nsampler_name": two short lines fit 80 columns where one long one cannot.
+    headers = ["#", "run_id", *(["workflow"] if several else []), *map(_two_lines, swept)]
+    table = Table(*headers, title=f"first {min(preview, len(grid))} runs", title_justify="left")
     for run in islice(grid, preview):
         table.add_row(
             str(run.run_index),
-            run.run_id,
-            run.workflow_name,
-            *(_short(run.params.get(a)) for a in addresses),
+            run.run_id[:8],
+            *([run.workflow_name] if several else []),
+            *(_short(run.params.get(a)) for a in swept),
         )
     console.print(table)
+    if plan.preflight is None and not plan.unreachable:
+        console.print("servers (not contacted): " + ", ".join(s.url for s in plan.servers))
+        return
     console.print("servers:")
     for server in plan.servers:
         if server.url in plan.unreachable:
@@ -63,7 +76,7 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
             version = plan.versions.get(server.url) or "?"
             console.print(f"  [green]✓[/] {server.url} (ComfyUI {version})", highlight=False)
     if plan.preflight is None:
-        console.print("[yellow]not checked against any server[/]")
+        console.print("[red]error:[/] no server answered; nothing was checked")
         return
     for warning in plan.preflight.warnings():
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -72,6 +85,11 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
         console.print(f"[red]error:[/] {error}", highlight=False)
     if not errors:
         console.print("[green]valid:[/] every run can be served", highlight=False)
+
+
+def _two_lines(address: str) -> str:
+    node, _, name = address.rpartition(".")
+    return f"{node}\n{name}" if node else address
 
 
 def _short(value: Any) -> str:
