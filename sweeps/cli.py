@@ -33,6 +33,9 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine, turning our errors into a message and an exit code."""
     try:
         return asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _err("stopped")
+        raise SystemExit(130) from None
     except SpecError as exc:
         _err(f"error: {exc}")
         raise SystemExit(2) from None
@@ -139,12 +142,17 @@ async def _headless_sweep(
     console = Console(stderr=True)
     running: list[Sweep] = []
     presses = 0
+    main_task = asyncio.current_task()
+    assert main_task is not None
 
     def on_sigint() -> None:
         nonlocal presses
         presses += 1
-        if not running:
-            raise KeyboardInterrupt
+        if not running or presses > 2:
+            # Nothing queued yet, or a third Ctrl-C: stop now; the journal has every
+            # finished run and the report is rebuilt on the way out.
+            main_task.cancel()
+            return
         interrupt = interrupt_running or presses > 1
         if presses == 1:
             console.print(
@@ -156,7 +164,7 @@ async def _headless_sweep(
                 )
             )
         elif presses == 2:
-            console.print("[yellow]interrupting running prompts[/]")
+            console.print("[yellow]interrupting running prompts[/] (Ctrl-C again to quit now)")
         asyncio.get_running_loop().create_task(running[0].stop(interrupt_running=interrupt))
 
     loop = asyncio.get_running_loop()
@@ -179,6 +187,8 @@ async def _headless_sweep(
         + (f", {progress.skipped} already done" if progress.skipped else "")
         + f"; report: {result.out_dir / 'report.parquet'}"
     )
+    if progress.remaining:
+        click.echo(f"{progress.remaining} not run; the same command resumes where this stopped")
     return 0 if progress.failed == 0 and progress.remaining == 0 else 1
 
 
