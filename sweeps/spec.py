@@ -8,36 +8,32 @@ environment variables they use. Every error is a :class:`SpecError` whose
 ``path`` and ``line`` point at the place to fix and whose message says what
 would be valid there.
 
-Line numbers come from PyYAML's composed nodes: the loader below builds dicts
-and lists that remember where each key, value and item started.
+Line numbers come from :mod:`sweeps.yaml_lines`, whose loader builds dicts and
+lists that remember where each key, value and item started. Grid values,
+ranges, random seeds and zip groups are read by :mod:`sweeps.spec_values`; this
+module reads the rest (blocks, workflows, addresses, include/exclude, servers).
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from sweeps.config import ServerConfig, expand_env
 from sweeps.errors import SpecError
-from sweeps.grid import DecimalRange, DrawStream, draw_distinct, exclusion_positions
+from sweeps.grid import exclusion_positions
+from sweeps.spec_values import ValueReader
 from sweeps.workflow import Workflow, load_workflow
+from sweeps.yaml_lines import LineMap, LineSeq, line_of, load_yaml_with_lines
 
 __all__ = ["Axis", "Block", "Combination", "SweepSpec", "load_spec"]
 
 TOP_KEYS = ("name", "description", "workflow", "servers", "seed", "sample", "repeat", "output")
 BLOCK_KEYS = ("workflow", "set", "grid", "zip", "exclude", "include")
-RANDOM_MAX = 2**32 - 1
-RANDOM_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -96,61 +92,6 @@ class SweepSpec:
     source: str = field(default="", repr=False)
 
 
-class _Map(dict[Any, Any]):
-    line = 0
-    key_lines: dict[Any, int]
-    value_lines: dict[Any, int]
-
-
-class _Seq(list[Any]):
-    line = 0
-    item_lines: list[int]
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose maps and lists carry 1-based lines, and which keeps dates as text."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
-    data = _Map()
-    data.line, data.key_lines, data.value_lines = node.start_mark.line + 1, {}, {}
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, (str, int, float, bool)):
-            raise SpecError(f"a key must be text, got {key!r}", path=loader.name, line=line)
-        if key in data:
-            raise SpecError(
-                f"duplicate key {key!r} (first at line {data.key_lines[key]}); "
-                "each key may appear once in a mapping",
-                path=loader.name,
-                line=line,
-            )
-        data[key] = loader.construct_object(value_node, deep=True)
-        data.key_lines[key], data.value_lines[key] = line, value_node.start_mark.line + 1
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Any:
-    data = _Seq()
-    data.line, data.item_lines = node.start_mark.line + 1, []
-    yield data
-    for item in node.value:
-        data.append(loader.construct_object(item, deep=True))
-        data.item_lines.append(item.start_mark.line + 1)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-
-
 def load_spec(path: str | Path, *, environ: Mapping[str, str] | None = None) -> SweepSpec:
     """Read, check and resolve a sweep spec; relative paths are relative to its file.
 
@@ -165,37 +106,20 @@ def load_spec(path: str | Path, *, environ: Mapping[str, str] | None = None) -> 
         raise SpecError(f"spec file not found: {spec_path.resolve()}", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec: {exc}", path=str(path)) from None
-    try:
-        loader = _Loader(text)
-        loader.name = str(path)
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or exc.context
-        raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", path=str(path)) from None
+    data = load_yaml_with_lines(text, path)
     return _SpecReader(spec_path, environ if environ is not None else os.environ).read(data, text)
 
 
-class _SpecReader:
+class _SpecReader(ValueReader):
     """Turns the line-annotated YAML into a SweepSpec, raising at the first problem."""
 
     def __init__(self, path: Path, environ: Mapping[str, str]) -> None:
-        self.path = path
+        super().__init__(path)
         self.environ = environ
         self.workflows: dict[str, Workflow] = {}
-        self.seed = 0
-
-    def fail(self, message: str, line: int | None) -> SpecError:
-        return SpecError(message, path=str(self.path), line=line)
 
     def read(self, data: object, text: str) -> SweepSpec:
-        if not isinstance(data, _Map) or not data:
+        if not isinstance(data, LineMap) or not data:
             raise self.fail(
                 "a spec must be a mapping with at least workflow: and grid:, e.g. "
                 "'workflow: txt2img.json' and 'grid: {KSampler.seed: {random: 4}}'",
@@ -216,7 +140,7 @@ class _SpecReader:
         name = data.get("name", self.path.stem)
         if not isinstance(name, str) or not name.strip() or re.search(r"[/\\]", name):
             raise self.fail(
-                f"name must be a short text without slashes, got {name!r}", self.line(data, "name")
+                f"name must be a short text without slashes, got {name!r}", line_of(data, "name")
             )
         if "blocks" in data:
             raw_blocks = self.sequence(data, "blocks", "a list of blocks (each a mapping)")
@@ -226,7 +150,7 @@ class _SpecReader:
         base = self.mapping(data, "set") if "blocks" in data and "set" in data else None
         blocks = []
         for index, (raw, line) in enumerate(zip(raw_blocks, lines, strict=True)):
-            if not isinstance(raw, _Map):
+            if not isinstance(raw, LineMap):
                 raise self.fail(
                     f"block {index + 1} must be a mapping with {', '.join(BLOCK_KEYS)}", line
                 )
@@ -239,10 +163,10 @@ class _SpecReader:
         sample = self.integer(data, "sample", None, minimum=1)
         output = data.get("output", f"runs/{name}")
         if not isinstance(output, str) or not output.strip():
-            raise self.fail("output must be a directory path", self.line(data, "output"))
+            raise self.fail("output must be a directory path", line_of(data, "output"))
         description = data.get("description", "")
         if not isinstance(description, str):
-            raise self.fail("description must be text", self.line(data, "description"))
+            raise self.fail("description must be text", line_of(data, "description"))
         return SweepSpec(
             name=name,
             path=self.path,
@@ -257,46 +181,7 @@ class _SpecReader:
             source=text,
         )
 
-    # -- small readers ---------------------------------------------------------
-
-    def line(self, data: _Map, key: str) -> int:
-        return data.value_lines.get(key, data.line)
-
-    def check_keys(self, data: _Map, valid: Sequence[str], where: str) -> None:
-        for key in data:
-            if key not in valid:
-                close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
-                guess = f"; did you mean {close[0]!r}?" if close else ""
-                raise self.fail(
-                    f"unknown key {key!r} {where}{guess or '.'} Valid keys: {', '.join(valid)}",
-                    data.key_lines[key],
-                )
-
-    def integer(self, data: _Map, key: str, default: Any, *, minimum: int) -> Any:
-        if key not in data:
-            return default
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(
-                f"{key} must be a whole number >= {minimum}, got {value!r}", self.line(data, key)
-            )
-        return value
-
-    def mapping(self, data: _Map, key: str) -> _Map:
-        value = data[key]
-        if not isinstance(value, _Map) or not value:
-            raise self.fail(
-                f"{key} must be a non-empty mapping of ADDRESS: value (ADDRESS is NODE.INPUT, "
-                f"e.g. KSampler.steps), got {_kind(value)}",
-                self.line(data, key),
-            )
-        return value
-
-    def sequence(self, data: _Map, key: str, expected: str) -> _Seq:
-        value = data[key]
-        if not isinstance(value, _Seq) or not value:
-            raise self.fail(f"{key} must be {expected}, got {_kind(value)}", self.line(data, key))
-        return value
+    # -- paths -----------------------------------------------------------------
 
     def relative(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -304,10 +189,10 @@ class _SpecReader:
 
     # -- workflows and addresses -----------------------------------------------
 
-    def workflow_list(self, data: _Map, key: str) -> tuple[str, ...]:
-        value, line = data[key], self.line(data, key)
-        names = list(value) if isinstance(value, _Seq) else [value]
-        lines = value.item_lines if isinstance(value, _Seq) else [line]
+    def workflow_list(self, data: LineMap, key: str) -> tuple[str, ...]:
+        value, line = data[key], line_of(data, key)
+        names = list(value) if isinstance(value, LineSeq) else [value]
+        lines = value.item_lines if isinstance(value, LineSeq) else [line]
         if not names or not all(isinstance(n, str) and n.strip() for n in names):
             raise self.fail(
                 "workflow must be a file name (an API-format .json relative to this spec) "
@@ -346,99 +231,11 @@ class _SpecReader:
                 raise self.fail(exc.reason, line) from None
         return key
 
-    # -- values ----------------------------------------------------------------
-
-    def value(self, value: object, line: int, where: str, *, allow_list: bool = True) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(f"{where}: {value} is not a number ComfyUI accepts", line)
-        if isinstance(value, (str, int, float, bool)):
-            return value
-        if isinstance(value, list) and allow_list:
-            return [self.value(v, line, where) for v in value]
-        what = "a literal list value" if isinstance(value, list) else _kind(value)
-        raise self.fail(
-            f"{where}: {what} is not allowed here; use a number, text or true/false", line
-        )
-
-    def column(self, address: str, raw: object, line: int, where: str) -> Sequence[Any]:
-        if isinstance(raw, _Seq):
-            if not raw:
-                raise self.fail(
-                    f"{where}: {address} has an empty list; give at least one value", line
-                )
-            values = tuple(
-                self.value(v, vl, f"{where}: {address}")
-                for v, vl in zip(raw, raw.item_lines, strict=True)
-            )
-            if where == "grid":
-                self.check_unique(address, values, raw.item_lines)
-            return values
-        if isinstance(raw, _Map) and "range" in raw:
-            self.check_keys(raw, ("range",), f"in {address}'s range")
-            return self.number_range(address, raw["range"], self.line(raw, "range"))
-        if isinstance(raw, _Map) and "random" in raw:
-            self.check_keys(raw, ("random", "min", "max"), f"in {address}'s random")
-            return self.random_seeds(address, raw)
-        if isinstance(raw, _Map):
-            self.check_keys(raw, ("range", "random"), f"in {address}'s values")
-        raise self.fail(
-            f"{where}: {address} must be a list of values, {{range: [start, stop, step]}} or "
-            f"{{random: N}}, got {_kind(raw)}; to give every run one value, put it under set:",
-            line,
-        )
-
-    def check_unique(self, what: str, values: Sequence[Any], lines: Sequence[int]) -> None:
-        """Reject a repeated value: it would give two runs with one set of parameters."""
-        first: dict[str, int] = {}
-        for i, value in enumerate(values):
-            key = json.dumps(value, sort_keys=True)
-            if key in first:
-                raise self.fail(
-                    f"{what} lists {value!r} twice (lines {lines[first[key]]} and {lines[i]}); "
-                    "list each value once (repeat: runs every combination again)",
-                    lines[i],
-                )
-            first[key] = i
-
-    def number_range(self, address: str, raw: object, line: int) -> Sequence[Any]:
-        numbers = list(raw) if isinstance(raw, list) else None
-        usage = (
-            "range must be [stop], [start, stop] or [start, stop, step] with numbers, "
-            "stop excluded as in Python's range (a float anywhere steps exactly in decimal)"
-        )
-        if not numbers or len(numbers) > 3 or not all(_is_number(n) for n in numbers):
-            raise self.fail(f"{address}: {usage}, got {raw!r}", line)
-        if len(numbers) == 1:
-            numbers.insert(0, 0)
-        if len(numbers) == 2:
-            numbers.append(1)
-        if numbers[2] == 0:
-            raise self.fail(f"{address}: range step must not be 0", line)
-        if all(isinstance(n, int) for n in numbers):
-            values: Sequence[Any] = range(*numbers)
-        else:
-            values = DecimalRange(*(Decimal(repr(n)) for n in numbers))
-        if not len(values):
-            raise self.fail(f"{address}: range {raw!r} is empty; {usage}", line)
-        return values
-
-    def random_seeds(self, address: str, raw: _Map) -> tuple[int, ...]:
-        count = self.integer(raw, "random", None, minimum=1)
-        low = self.integer(raw, "min", 0, minimum=0)
-        high = self.integer(raw, "max", RANDOM_MAX, minimum=low)
-        size = high - low + 1
-        if count > min(size, RANDOM_LIMIT):
-            raise self.fail(
-                f"{address}: cannot draw {count} distinct seeds from {low}..{high}; "
-                f"random: N must be at most {min(size, RANDOM_LIMIT)} (use range: for more)",
-                self.line(raw, "random"),
-            )
-        stream = DrawStream(self.seed, f"random:{address}")
-        return tuple(low + v for v in draw_distinct(count, size, stream))
-
     # -- blocks ----------------------------------------------------------------
 
-    def block(self, raw: _Map, index: int, workflows: tuple[str, ...], base: _Map | None) -> Block:
+    def block(
+        self, raw: LineMap, index: int, workflows: tuple[str, ...], base: LineMap | None
+    ) -> Block:
         # address -> (section, line): each input is named in one place per block
         where: dict[str, tuple[str, int]] = {}
         fixed: dict[str, Any] = {}
@@ -448,7 +245,7 @@ class _SpecReader:
             self.read_set(self.mapping(raw, "set"), workflows, fixed, where)
         axes: list[Axis] = []
         if len(workflows) > 1:
-            axes.append(Axis(("workflow",), (workflows,), self.line(raw, "workflow"), "workflow"))
+            axes.append(Axis(("workflow",), (workflows,), line_of(raw, "workflow"), "workflow"))
         if "grid" in raw:
             grid = self.mapping(raw, "grid")
             for key, value in grid.items():
@@ -498,7 +295,7 @@ class _SpecReader:
 
     def read_set(
         self,
-        sets: _Map,
+        sets: LineMap,
         workflows: Sequence[str],
         fixed: dict[str, Any],
         where: dict[str, tuple[str, int]] | None,
@@ -539,37 +336,15 @@ class _SpecReader:
                     )
                 seen[target] = address
 
-    def zip_groups(self, raw: _Map) -> list[tuple[_Map, int]]:
-        if "zip" not in raw:
-            return []
-        value = raw["zip"]
-        if isinstance(value, _Map):
-            value = _Seq([value])
-            value.line, value.item_lines = value[0].line, [value[0].line]
-        if not isinstance(value, _Seq) or not value:
-            raise self.fail(
-                "zip must be a list of groups, each a mapping of ADDRESS: [values] of one length, "
-                "e.g. [{Positive.text: [a, b], Negative.text: [c, d]}]; got " + _kind(value),
-                self.line(raw, "zip"),
-            )
-        out = []
-        for group, line in zip(value, value.item_lines, strict=True):
-            if not isinstance(group, _Map) or not group:
-                raise self.fail(
-                    f"zip group at line {line} must be a mapping of ADDRESS: [values]", line
-                )
-            out.append((group, line))
-        return out
-
     def combinations(
-        self, raw: _Map, key: str, allowed: set[str], workflows: tuple[str, ...]
+        self, raw: LineMap, key: str, allowed: set[str], workflows: tuple[str, ...]
     ) -> tuple[Combination, ...]:
         if key not in raw:
             return ()
         entries = self.sequence(raw, key, "a list of mappings, e.g. [{KSampler.cfg: 10.0}]")
         out = []
         for entry, line in zip(entries, entries.item_lines, strict=True):
-            if not isinstance(entry, _Map) or not entry:
+            if not isinstance(entry, LineMap) or not entry:
                 raise self.fail(f"each {key} entry must be a mapping of ADDRESS: value", line)
             values: dict[str, Any] = {}
             for name, value in entry.items():
@@ -617,17 +392,17 @@ class _SpecReader:
 
     # -- servers ---------------------------------------------------------------
 
-    def servers(self, data: _Map) -> tuple[ServerConfig, ...]:
+    def servers(self, data: LineMap) -> tuple[ServerConfig, ...]:
         if "servers" not in data:
             return ()
         if isinstance(data["servers"], str):
-            entries = [(data["servers"], self.line(data, "servers"))]
+            entries = [(data["servers"], line_of(data, "servers"))]
         else:
             seq = self.sequence(data, "servers", "a list of URLs or {url:, headers:} mappings")
             entries = list(zip(seq, seq.item_lines, strict=True))
         out: dict[str, ServerConfig] = {}
         for entry, line in entries:
-            fields = entry if isinstance(entry, _Map) else _Map(url=entry)
+            fields = entry if isinstance(entry, LineMap) else LineMap(url=entry)
             self.check_keys(fields, ("url", "headers", "name"), "in a server")
             if "url" not in fields:
                 raise self.fail("a server mapping needs url:, e.g. url: http://host:8188", line)
@@ -655,17 +430,3 @@ class _SpecReader:
                 raise self.fail(f"server {server.url} is listed twice", line)
             out[server.url] = server
         return tuple(out.values())
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, (_Map, dict)):
-        return "a mapping" if value else "an empty mapping"
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    return f"{type(value).__name__} {value!r}"

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 from .events import (
     Event,
+    Executed,
+    Executing,
     ExecutionCached,
     ExecutionError,
     ExecutionInterrupted,
     ExecutionStart,
     ExecutionSuccess,
-    Executed,
-    Executing,
     ProgressState,
 )
 from .models import HistoryEntry, OutputFile, output_files

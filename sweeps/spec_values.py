@@ -1,0 +1,197 @@
+"""Reading the values a spec gives, each checked where it is written.
+
+A grid key's values are a list, ``{range: [start, stop, step]}`` (lazy; exact
+decimal steps when a float is involved) or ``{random: N}`` (N distinct seeds
+drawn reproducibly from the spec's ``seed``); a zip group pairs several such
+lists by position. :class:`ValueReader` turns each into a column, or fails with
+a :class:`~sweeps.errors.SpecError` naming the spec file, the line to fix and
+what would be valid there. The spec reader in :mod:`sweeps.spec` builds on it
+for blocks, workflows and servers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import SpecError
+from sweeps.grid import DecimalRange, DrawStream, draw_distinct
+from sweeps.yaml_lines import LineMap, LineSeq, kind_of, line_of
+
+__all__ = ["RANDOM_LIMIT", "RANDOM_MAX", "ValueReader"]
+
+RANDOM_MAX = 2**32 - 1
+RANDOM_LIMIT = 100_000
+
+
+class ValueReader:
+    """Checks values in a line-annotated spec, raising at the first problem.
+
+    ``seed`` feeds ``{random: N}``; the spec reader sets it before reading blocks.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seed = 0
+
+    def fail(self, message: str, line: int | None) -> SpecError:
+        return SpecError(message, path=str(self.path), line=line)
+
+    # -- small readers ---------------------------------------------------------
+
+    def check_keys(self, data: LineMap, valid: Sequence[str], where: str) -> None:
+        for key in data:
+            if key not in valid:
+                close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+                guess = f"; did you mean {close[0]!r}?" if close else ""
+                raise self.fail(
+                    f"unknown key {key!r} {where}{guess or '.'} Valid keys: {', '.join(valid)}",
+                    data.key_lines[key],
+                )
+
+    def integer(self, data: LineMap, key: str, default: Any, *, minimum: int) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(
+                f"{key} must be a whole number >= {minimum}, got {value!r}", line_of(data, key)
+            )
+        return value
+
+    def mapping(self, data: LineMap, key: str) -> LineMap:
+        value = data[key]
+        if not isinstance(value, LineMap) or not value:
+            raise self.fail(
+                f"{key} must be a non-empty mapping of ADDRESS: value (ADDRESS is NODE.INPUT, "
+                f"e.g. KSampler.steps), got {kind_of(value)}",
+                line_of(data, key),
+            )
+        return value
+
+    def sequence(self, data: LineMap, key: str, expected: str) -> LineSeq:
+        value = data[key]
+        if not isinstance(value, LineSeq) or not value:
+            raise self.fail(f"{key} must be {expected}, got {kind_of(value)}", line_of(data, key))
+        return value
+
+    # -- values ----------------------------------------------------------------
+
+    def value(self, value: object, line: int, where: str, *, allow_list: bool = True) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"{where}: {value} is not a number ComfyUI accepts", line)
+        if isinstance(value, (str, int, float, bool)):
+            return value
+        if isinstance(value, list) and allow_list:
+            return [self.value(v, line, where) for v in value]
+        what = "a literal list value" if isinstance(value, list) else kind_of(value)
+        raise self.fail(
+            f"{where}: {what} is not allowed here; use a number, text or true/false", line
+        )
+
+    def column(self, address: str, raw: object, line: int, where: str) -> Sequence[Any]:
+        if isinstance(raw, LineSeq):
+            if not raw:
+                raise self.fail(
+                    f"{where}: {address} has an empty list; give at least one value", line
+                )
+            values = tuple(
+                self.value(v, vl, f"{where}: {address}")
+                for v, vl in zip(raw, raw.item_lines, strict=True)
+            )
+            if where == "grid":
+                self.check_unique(address, values, raw.item_lines)
+            return values
+        if isinstance(raw, LineMap) and "range" in raw:
+            self.check_keys(raw, ("range",), f"in {address}'s range")
+            return self.number_range(address, raw["range"], line_of(raw, "range"))
+        if isinstance(raw, LineMap) and "random" in raw:
+            self.check_keys(raw, ("random", "min", "max"), f"in {address}'s random")
+            return self.random_seeds(address, raw)
+        if isinstance(raw, LineMap):
+            self.check_keys(raw, ("range", "random"), f"in {address}'s values")
+        raise self.fail(
+            f"{where}: {address} must be a list of values, {{range: [start, stop, step]}} or "
+            f"{{random: N}}, got {kind_of(raw)}; to give every run one value, put it under set:",
+            line,
+        )
+
+    def check_unique(self, what: str, values: Sequence[Any], lines: Sequence[int]) -> None:
+        """Reject a repeated value: it would give two runs with one set of parameters."""
+        first: dict[str, int] = {}
+        for i, value in enumerate(values):
+            key = json.dumps(value, sort_keys=True)
+            if key in first:
+                raise self.fail(
+                    f"{what} lists {value!r} twice (lines {lines[first[key]]} and {lines[i]}); "
+                    "list each value once (repeat: runs every combination again)",
+                    lines[i],
+                )
+            first[key] = i
+
+    def number_range(self, address: str, raw: object, line: int) -> Sequence[Any]:
+        numbers = list(raw) if isinstance(raw, list) else None
+        usage = (
+            "range must be [stop], [start, stop] or [start, stop, step] with numbers, "
+            "stop excluded as in Python's range (a float anywhere steps exactly in decimal)"
+        )
+        if not numbers or len(numbers) > 3 or not all(_is_number(n) for n in numbers):
+            raise self.fail(f"{address}: {usage}, got {raw!r}", line)
+        if len(numbers) == 1:
+            numbers.insert(0, 0)
+        if len(numbers) == 2:
+            numbers.append(1)
+        if numbers[2] == 0:
+            raise self.fail(f"{address}: range step must not be 0", line)
+        if all(isinstance(n, int) for n in numbers):
+            values: Sequence[Any] = range(*numbers)
+        else:
+            values = DecimalRange(*(Decimal(repr(n)) for n in numbers))
+        if not len(values):
+            raise self.fail(f"{address}: range {raw!r} is empty; {usage}", line)
+        return values
+
+    def random_seeds(self, address: str, raw: LineMap) -> tuple[int, ...]:
+        count = self.integer(raw, "random", None, minimum=1)
+        low = self.integer(raw, "min", 0, minimum=0)
+        high = self.integer(raw, "max", RANDOM_MAX, minimum=low)
+        size = high - low + 1
+        if count > min(size, RANDOM_LIMIT):
+            raise self.fail(
+                f"{address}: cannot draw {count} distinct seeds from {low}..{high}; "
+                f"random: N must be at most {min(size, RANDOM_LIMIT)} (use range: for more)",
+                line_of(raw, "random"),
+            )
+        stream = DrawStream(self.seed, f"random:{address}")
+        return tuple(low + v for v in draw_distinct(count, size, stream))
+
+    def zip_groups(self, raw: LineMap) -> list[tuple[LineMap, int]]:
+        if "zip" not in raw:
+            return []
+        value = raw["zip"]
+        if isinstance(value, LineMap):
+            value = LineSeq([value])
+            value.line, value.item_lines = value[0].line, [value[0].line]
+        if not isinstance(value, LineSeq) or not value:
+            raise self.fail(
+                "zip must be a list of groups, each a mapping of ADDRESS: [values] of one length, "
+                "e.g. [{Positive.text: [a, b], Negative.text: [c, d]}]; got " + kind_of(value),
+                line_of(raw, "zip"),
+            )
+        out = []
+        for group, line in zip(value, value.item_lines, strict=True):
+            if not isinstance(group, LineMap) or not group:
+                raise self.fail(
+                    f"zip group at line {line} must be a mapping of ADDRESS: [values]", line
+                )
+            out.append((group, line))
+        return out
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
