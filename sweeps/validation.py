@@ -203,14 +203,14 @@ class _Validator:
         node = self.prompt[unique_id]
         inputs = node.setdefault("inputs", {})
         schema = self.schemas[node["class_type"]]
-        custom = CUSTOM_VALIDATORS.get(schema.name, {}) if self.file_exists else {}
+        custom = CUSTOM_VALIDATORS.get(schema.name, {})
         errors: list[dict[str, Any]] = []
         valid = True
         for spec in schema.visible_inputs:
             x = spec.name
             if x not in inputs:
                 if spec.required:
-                    errors.append(_error("required_input_missing", x, x, {"input_name": x}))
+                    errors.append(_error("required_input_missing", x, {"input_name": x}))
                 continue
             info = [spec.declared_type, dict(spec.extra)]
             val = inputs[x]
@@ -219,7 +219,6 @@ class _Validator:
                     errors.append(
                         _error(
                             "bad_linked_input",
-                            x,
                             x,
                             {"input_name": x, "input_config": info, "received_value": val},
                         )
@@ -235,7 +234,6 @@ class _Validator:
                         _error(
                             "return_type_mismatch",
                             details,
-                            x,
                             {
                                 "input_name": x,
                                 "input_config": info,
@@ -275,9 +273,8 @@ class _Validator:
             if error is not None:
                 errors.append(error)
         for x, check in custom.items():
-            if x not in inputs or isinstance(inputs[x], list):
+            if self.file_exists is None or x not in inputs or isinstance(inputs[x], list):
                 continue
-            assert self.file_exists is not None
             verdict = check(inputs[x], self.file_exists)
             if verdict is not True:
                 details = x if verdict is False else f"{x} - {verdict}"
@@ -294,7 +291,7 @@ class _Validator:
         return (True, [], unique_id)
 
 
-def _error(type_: str, details: str, _input: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _error(type_: str, details: str, extra: dict[str, Any]) -> dict[str, Any]:
     messages = {
         "required_input_missing": "Required input is missing",
         "bad_linked_input": "Bad linked input, must be a length-2 list of [node_id, slot_index]",
@@ -371,7 +368,6 @@ def _check_constant(
             return _error(
                 "value_not_in_list",
                 f"{x}: '{val}' not in {list_info}",
-                x,
                 {"input_name": x, "input_config": input_config, "received_value": val},
             )
     return None

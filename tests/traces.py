@@ -155,6 +155,4 @@ def load_trace(name: str) -> Trace:
 
 def trace_names() -> list[str]:
     """Every recorded scenario (``object_info.json`` is data, not a scenario)."""
-    return sorted(
-        p.stem for p in traces_dir().glob("*.json") if p.name != "object_info.json"
-    )
+    return sorted(p.stem for p in traces_dir().glob("*.json") if p.name != "object_info.json")

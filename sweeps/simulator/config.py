@@ -1,0 +1,110 @@
+"""The simulator's knobs: what kind of server it pretends to be, and how fast it is.
+
+Everything here is fixed for the life of a :class:`~sweeps.simulator.Simulator`;
+what changes at run time (injected faults) lives in :mod:`.faults`. Costs are in
+milliseconds of a real mid-range GPU, measured roughly from the recorded SD1.5
+run, and every one of them is multiplied by ``speed``: ``speed=0`` makes a
+prompt finish as fast as the event loop can emit its messages, which is what
+tests want; ``speed=1`` gives the dashboard something to watch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["GIB", "NodeCosts", "SimConfig"]
+
+GIB = 1024**3
+
+_DEFAULT_CLASS_MS: Mapping[str, float] = {
+    "CLIPTextEncode": 150.0,
+    "VAEDecode": 260.0,
+    "VAEEncode": 200.0,
+    "LoraLoader": 120.0,
+    "VAELoader": 80.0,
+    "SaveImage": 5.0,
+    "PreviewImage": 5.0,
+    "ImageBlur": 20.0,
+    "ImageSharpen": 20.0,
+    "ImageScale": 10.0,
+    "ImageScaleBy": 10.0,
+}
+
+
+@dataclass(frozen=True)
+class NodeCosts:
+    """How long simulated nodes take, in ms at ``speed=1``.
+
+    ``KSampler`` and ``KSamplerAdvanced`` cost ``sampler_step_ms`` per step and
+    report one progress update per step. ``ProbeSleep`` costs its own
+    ``steps * step_ms``. ``CheckpointLoaderSimple`` costs ``checkpoint_load_ms``
+    only when the checkpoint is not the resident one; a sampler whose model was
+    unloaded (``POST /free``) pays ``model_to_gpu_ms`` to bring it back.
+    """
+
+    default_ms: float = 5.0
+    per_class_ms: Mapping[str, float] = field(default_factory=lambda: dict(_DEFAULT_CLASS_MS))
+    sampler_step_ms: float = 160.0
+    checkpoint_load_ms: float = 400.0
+    model_to_gpu_ms: float = 120.0
+
+    def base_ms(self, class_type: str) -> float:
+        return self.per_class_ms.get(class_type, self.default_ms)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """One simulated ComfyUI 0.8.0 server.
+
+    Example::
+
+        SimConfig(speed=0.0)                       # tests: instantaneous
+        SimConfig(speed=1.0, crystools=True)       # the demo: watchable, with GPU gauges
+        SimConfig(device_type="cpu")               # reports like `main.py --cpu`
+    """
+
+    speed: float = 1.0
+    """Multiplier on every cost; 0 means instantaneous (the loop still yields between nodes)."""
+    seed: int = 0
+    """Seeds every random choice: temp-file names, fault probabilities, monitor readings."""
+    previews: bool = True
+    """Sampler latent previews (``--preview-method auto``).
+
+    A prompt's ``extra_data.preview_method`` overrides this, as on the real server."""
+    preview_size: int = 512
+    cache: Literal["classic", "none"] = "classic"
+    """``classic``: ComfyUI's default, keeps the previous prompt's outputs.
+
+    ``none``: ``--cache-none``, every node runs every time."""
+    crystools: bool = False
+    """Broadcast ``crystools.monitor`` messages, as the ComfyUI-Crystools extension does."""
+    crystools_interval: float = 1.0
+    """Seconds between monitor messages (real time, not scaled by ``speed``)."""
+    device_type: Literal["cuda", "cpu"] = "cuda"
+    device_name: str = "cuda:0 NVIDIA GeForce RTX 3060 : cudaMallocAsync"
+    vram_total: int = 12 * GIB
+    ram_total: int = 32 * GIB
+    vram_baseline: int = 350 * 1024**2
+    """VRAM in use with no model loaded (CUDA context, caching allocator)."""
+    ram_baseline: int = 3 * GIB
+    checkpoint_vram: int = 2 * GIB
+    """VRAM a resident SD1.5-sized checkpoint occupies."""
+    checkpoint_ram: int = 600 * 1024**2
+    costs: NodeCosts = field(default_factory=NodeCosts)
+    object_info_path: Path | None = None
+    """A full ``/object_info`` JSON to serve instead of the packaged trimmed one."""
+    data_dir: Path | None = None
+    """Where input/, output/ and temp/ live; a fresh temporary directory when None."""
+    max_upload_size: int = 100 * 1024**2
+    max_image_side: int = 2048
+    """Generated images are clamped to this many pixels a side to keep memory small."""
+
+    def with_changes(self, **changes: object) -> SimConfig:
+        """A copy with some knobs changed (``dataclasses.replace``)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def scaled_seconds(self, ms: float) -> float:
+        return max(0.0, ms * self.speed / 1000.0)

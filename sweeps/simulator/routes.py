@@ -1,0 +1,366 @@
+"""The HTTP API of ComfyUI 0.8.0 (server.py's ``PromptServer`` routes), served by aiohttp.
+
+Every route exists twice, bare and under ``/api``, as on the real server. The
+error behaviour is reproduced along with the happy paths, because clients trip
+over it: malformed JSON gives aiohttp's plain-text 500, a wrong method gives
+404 (the real server's static catch-all swallows it), unknown classes and
+history ids give ``{}`` with 200.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from PIL import Image
+
+from sweeps.simulator.executor import now_ms
+from sweeps.simulator.files import PathRefused
+from sweeps.simulator.prompt_queue import QueueItem
+from sweeps.validation import validate_prompt
+
+if TYPE_CHECKING:
+    from sweeps.simulator.server import Simulator
+
+__all__ = ["INTERNAL_ERROR_TEXT", "build_app", "plain_500"]
+
+INTERNAL_ERROR_TEXT = "500 Internal Server Error\n\nServer got itself in trouble"
+SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+MODEL_FOLDERS = (
+    "checkpoints configs loras vae text_encoders diffusion_models clip_vision style_models "
+    "embeddings diffusers vae_approx controlnet gligen upscale_models latent_upscale_models "
+    "custom_nodes hypernetworks photomaker classifiers model_patches audio_encoders"
+).split()
+EXTENSIONS = [
+    "/extensions/core/groupNode.js",
+    "/extensions/core/clipspace.js",
+    "/extensions/core/widgetInputs.js",
+    "/extensions/core/groupNodeManage.js",
+]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def plain_500() -> web.Response:
+    """What aiohttp answers when a handler raises: the real server's answer to bad input."""
+    return web.Response(status=500, text=INTERNAL_ERROR_TEXT)
+
+
+class _Routes:
+    """Route handlers bound to one simulator (its queue, files, executor, hub)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    # ----- execution
+
+    async def post_prompt(self, request: web.Request) -> web.Response:
+        sim = self.sim
+        if sim.faults.take_prompt_500():
+            return plain_500()
+        body = await request.json()
+        if "number" in body:
+            number: int | float = float(body["number"])
+        else:
+            number = sim.number
+            if body.get("front"):
+                number = -number
+            sim.number += 1
+        if "prompt" not in body:
+            return web.json_response(validate_prompt(None, {}).response_body("", 0), status=400)
+        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
+        result = validate_prompt(
+            body["prompt"],
+            sim.catalog.schemas,
+            body.get("partial_execution_targets"),
+            file_exists=sim.files.exists_annotated,
+        )
+        extra_data = body.get("extra_data", {})
+        if "client_id" in body:
+            extra_data["client_id"] = body["client_id"]
+        if not result.ok:
+            return web.json_response(result.response_body(prompt_id, number), status=400)
+        sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
+        extra_data["create_time"] = now_ms()
+        sim.queue.put(
+            QueueItem(
+                number, prompt_id, result.prompt, extra_data, result.outputs_to_execute, sensitive
+            )
+        )
+        return web.json_response(result.response_body(prompt_id, number))
+
+    async def get_prompt(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.queue.queue_info())
+
+    async def get_queue(self, request: web.Request) -> web.Response:
+        running, pending = self.sim.queue.current()
+        return web.json_response({"queue_running": running, "queue_pending": pending})
+
+    async def post_queue(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "clear" in body and body["clear"]:
+            self.sim.queue.wipe()
+        if "delete" in body:
+            for prompt_id in body["delete"]:
+                self.sim.queue.delete(prompt_id)
+        return web.Response(status=200)
+
+    async def post_interrupt(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = {}
+        prompt_id = body.get("prompt_id") if isinstance(body, dict) else None
+        if prompt_id:
+            if self.sim.queue.is_running(prompt_id):
+                self.sim.executor.interrupt()
+        else:
+            self.sim.executor.interrupt()
+        return web.Response(status=200)
+
+    async def post_free(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("unload_models", False):
+            self.sim.queue.set_flag("unload_models", body["unload_models"])
+        if body.get("free_memory", False):
+            self.sim.queue.set_flag("free_memory", body["free_memory"])
+        return web.Response(status=200)
+
+    # ----- history
+
+    async def get_history(self, request: web.Request) -> web.Response:
+        query = request.rel_url.query
+        max_items = int(query["max_items"]) if "max_items" in query else None
+        offset = int(query.get("offset", -1))
+        return web.json_response(self.sim.queue.get_history(max_items=max_items, offset=offset))
+
+    async def get_history_item(self, request: web.Request) -> web.Response:
+        prompt_id = request.match_info["prompt_id"]
+        return web.json_response(self.sim.queue.get_history(prompt_id=prompt_id))
+
+    async def post_history(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "clear" in body:
+            self.sim.queue.wipe_history()
+        if "delete" in body:
+            for prompt_id in body["delete"]:
+                self.sim.queue.delete_history(prompt_id)
+        return web.Response(status=200)
+
+    # ----- files
+
+    async def view(self, request: web.Request) -> web.StreamResponse:
+        query = request.rel_url.query
+        if "filename" not in query:
+            return web.Response(status=404)
+        try:
+            path = self.sim.files.view_path(
+                query["filename"], query.get("type", "output"), query.get("subfolder", "")
+            )
+        except PathRefused as refused:
+            return web.Response(status=refused.status)
+        preview = query.get("preview")
+        channel = query.get("channel", "rgba")
+        if preview or channel in ("rgb", "a"):
+            return _reencoded(path.read_bytes(), path.name, preview, channel)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if content_type in ("text/html", "application/xhtml+xml", "text/javascript", "text/css"):
+            content_type = "application/octet-stream"
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Disposition": f'filename="{path.name}"',
+                "Content-Type": content_type,
+            },
+        )
+
+    async def upload_image(self, request: web.Request) -> web.Response:
+        return await self._upload(request, mask=False)
+
+    async def upload_mask(self, request: web.Request) -> web.Response:
+        return await self._upload(request, mask=True)
+
+    async def _upload(self, request: web.Request, mask: bool) -> web.Response:
+        post = await request.post()
+        folder_type = post.get("type") or "input"
+        if folder_type not in ("input", "temp", "output"):
+            return plain_500()
+        image = post.get("image")
+        if not isinstance(image, web.FileField) or not image.filename:
+            return web.Response(status=400)
+        data = image.file.read()
+        subfolder = str(post.get("subfolder", ""))
+        overwrite = str(post.get("overwrite", "")) in ("true", "1")
+        if mask:
+            data = self._apply_mask(data, post.get("original_ref"))
+        try:
+            name = self.sim.files.upload(
+                data, image.filename, str(folder_type), subfolder, overwrite
+            )
+        except PathRefused as refused:
+            return web.Response(status=refused.status)
+        self.sim.refresh_input_files()
+        return web.json_response({"name": name, "subfolder": subfolder, "type": folder_type})
+
+    def _apply_mask(self, data: bytes, original_ref: Any) -> bytes:
+        """The uploaded alpha on the referenced original; errors keep the upload as is."""
+        try:
+            ref = json.loads(str(original_ref))
+            original = self.sim.files.view_path(
+                ref["filename"], ref.get("type", "output"), ref.get("subfolder", "")
+            )
+            with Image.open(original) as base, Image.open(BytesIO(data)) as upload:
+                merged = base.convert("RGBA")
+                merged.putalpha(upload.convert("RGBA").getchannel("A").resize(merged.size))
+                out = BytesIO()
+                merged.save(out, format="PNG")
+                return out.getvalue()
+        except (OSError, ValueError, KeyError, TypeError, PathRefused):
+            return data
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        return await self.sim.hub.handle(request)
+
+    # ----- information
+
+    async def object_info(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.catalog.raw)
+
+    async def object_info_class(self, request: web.Request) -> web.Response:
+        name = request.match_info["node_class"]
+        raw = self.sim.catalog.raw
+        return web.json_response({name: raw[name]} if name in raw else {})
+
+    async def system_stats(self, request: web.Request) -> web.Response:
+        sim = self.sim
+        cfg = sim.config
+        stats = {
+            "system": {
+                "os": sys.platform,
+                "ram_total": cfg.ram_total,
+                "ram_free": cfg.ram_total - sim.memory.ram_used,
+                "comfyui_version": "0.8.0",
+                "required_frontend_version": "1.35.9",
+                "installed_templates_version": "0.7.67",
+                "required_templates_version": "0.7.67",
+                "python_version": sys.version,
+                "pytorch_version": "2.14.1+cu130",
+                "embedded_python": False,
+                "argv": sim.argv(),
+            },
+            "devices": sim.memory.system_stats_devices(),
+        }
+        return web.json_response(stats)
+
+    async def features(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.server_features())
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    async def extensions(self, request: web.Request) -> web.Response:
+        return web.json_response(EXTENSIONS)
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response(MODEL_FOLDERS)
+
+    async def models_folder(self, request: web.Request) -> web.Response:
+        folder = request.match_info["folder"]
+        if folder not in MODEL_FOLDERS:
+            return web.Response(status=404)
+        catalog = self.sim.catalog
+        listing = {
+            "checkpoints": catalog.combo_options("CheckpointLoaderSimple", "ckpt_name"),
+            "loras": catalog.combo_options("LoraLoader", "lora_name"),
+            "vae": [v for v in catalog.combo_options("VAELoader", "vae_name") if "." in str(v)],
+        }
+        return web.json_response(listing.get(folder, []))
+
+
+def _reencoded(data: bytes, name: str, preview: str | None, channel: str) -> web.Response:
+    """``/view`` with ``preview=`` or ``channel=``: re-encode the stored image."""
+    with Image.open(BytesIO(data)) as img:
+        img.load()
+        out = BytesIO()
+        if preview:
+            fmt, _, quality = preview.partition(";")
+            image_format = fmt if fmt in ("webp", "jpeg") and "a" not in channel else "webp"
+            picture = img.convert("RGB") if image_format == "jpeg" or channel == "rgb" else img
+            picture.save(out, format=image_format.upper(), quality=int(quality or 90))
+            return web.Response(body=out.getvalue(), content_type=f"image/{image_format}")
+        if channel == "rgb":
+            img.convert("RGB").save(out, format="PNG")
+        else:
+            rgba = img.convert("RGBA")
+            alpha = Image.new("RGBA", rgba.size, (0, 0, 0, 0))
+            alpha.putalpha(rgba.getchannel("A"))
+            alpha.save(out, format="PNG")
+    return web.Response(
+        body=out.getvalue(),
+        content_type="image/png",
+        headers={"Content-Disposition": f'filename="{name}"'},
+    )
+
+
+def build_app(sim: Simulator) -> web.Application:
+    """The aiohttp application: every route bare and under ``/api``, plus middlewares."""
+    handlers = _Routes(sim)
+    table: list[tuple[str, str, Handler]] = [
+        ("POST", "/prompt", handlers.post_prompt),
+        ("GET", "/prompt", handlers.get_prompt),
+        ("GET", "/queue", handlers.get_queue),
+        ("POST", "/queue", handlers.post_queue),
+        ("POST", "/interrupt", handlers.post_interrupt),
+        ("POST", "/free", handlers.post_free),
+        ("GET", "/history", handlers.get_history),
+        ("GET", "/history/{prompt_id}", handlers.get_history_item),
+        ("POST", "/history", handlers.post_history),
+        ("GET", "/view", handlers.view),
+        ("POST", "/upload/image", handlers.upload_image),
+        ("POST", "/upload/mask", handlers.upload_mask),
+        ("GET", "/object_info", handlers.object_info),
+        ("GET", "/object_info/{node_class}", handlers.object_info_class),
+        ("GET", "/system_stats", handlers.system_stats),
+        ("GET", "/features", handlers.features),
+        ("GET", "/embeddings", handlers.embeddings),
+        ("GET", "/extensions", handlers.extensions),
+        ("GET", "/models", handlers.models),
+        ("GET", "/models/{folder}", handlers.models_folder),
+        ("GET", "/ws", handlers.websocket),
+    ]
+    app = web.Application(
+        middlewares=[_fault_middleware(sim), _error_middleware],
+        client_max_size=sim.config.max_upload_size,
+    )
+    for prefix in ("/api", ""):
+        for method, path, handler in table:
+            app.router.add_route(method, prefix + path, handler)
+    return app
+
+
+def _fault_middleware(sim: Simulator) -> Any:
+    @web.middleware
+    async def hang(request: web.Request, handler: Handler) -> web.StreamResponse:
+        await sim.faults.wait_http()
+        return await handler(request)
+
+    return hang
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map what the real server maps: 405 becomes 404; a handler crash becomes a plain 500."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=404, text="404: Not Found")
+    except web.HTTPException:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return plain_500()
