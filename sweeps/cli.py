@@ -198,6 +198,13 @@ async def _headless_sweep(
 @click.option("--speed", default=1.0, show_default=True, help="Cost multiplier; 0 is instant.")
 @click.option("--previews/--no-previews", default=True, show_default=True)
 @click.option("--crystools", is_flag=True, help="Send Crystools monitor messages.")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True)
+@click.option("--vram-gb", type=float, default=12.0, show_default=True, help="VRAM to report.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where input/, output/ and temp/ live (a temporary directory by default).",
+)
 @click.option("--cache", type=click.Choice(["classic", "none"]), default="classic")
 @click.option("--seed", default=0, show_default=True)
 @click.option(
@@ -211,17 +218,27 @@ def sim(
     speed: float,
     previews: bool,
     crystools: bool,
+    device: str,
+    vram_gb: float,
+    data_dir: Path | None,
     cache: str,
     seed: int,
     object_info: Path | None,
 ) -> None:
-    """Run a simulated ComfyUI 0.8.0 server, to test an integration with no GPU."""
-    from .simulator import SimConfig, serve
+    """Run a simulated ComfyUI 0.8.0 server, to test an integration with no GPU.
+
+    Same routes (with and without /api), same websocket messages in the same
+    order, same validation errors as a real ComfyUI 0.8.0.
+    """
+    from .simulator import GIB, SimConfig, serve
 
     config = SimConfig(
         speed=speed,
         previews=previews,
         crystools=crystools,
+        device_type=device,  # type: ignore[arg-type]
+        vram_total=int(vram_gb * GIB),
+        data_dir=data_dir,
         cache=cache,  # type: ignore[arg-type]
         seed=seed,
         object_info_path=object_info,

@@ -176,16 +176,25 @@ class Simulator:
         self._site = web.SockSite(self._runner, sock)
         await self._site.start()
 
-    async def _close_listener(self, abort: bool) -> None:
+    async def _close_listener(self, abort: bool, keep_websockets: bool = False) -> None:
+        """Stop listening and cut open HTTP connections, as a dead process would.
+
+        Idle keep-alive connections must go too: otherwise a pooled client
+        connection keeps reaching a server that is supposed to be unreachable.
+        """
         if self._site is not None:
             await self._site.stop()
             self._site = None
         server = self._runner.server if self._runner is not None else None
+        kept = self.hub.transports() if keep_websockets else set()
         for handler in server.connections if server is not None else []:
-            if abort and handler.transport is not None:
-                handler.transport.abort()
+            transport = handler.transport
+            if transport is None or transport in kept:
+                continue
+            if abort:
+                transport.abort()
             else:
-                handler.close()
+                handler.force_close()
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Until the worker has nothing pending, nothing running and no ``/free`` to apply."""
@@ -196,10 +205,13 @@ class Simulator:
     # ----- faults that need the event loop
 
     async def refuse_connections(self, drop_websockets: bool = True) -> None:
-        """Close the listening socket (connects are refused) and idle HTTP connections."""
+        """Close the listening socket (connects are refused) and open HTTP connections.
+
+        Websockets are closed too unless ``drop_websockets=False``.
+        """
         if drop_websockets:
             await self.hub.drop_all()
-        await self._close_listener(abort=False)
+        await self._close_listener(abort=False, keep_websockets=not drop_websockets)
 
     async def accept_connections(self) -> None:
         """Listen again on the same port; queue and history are untouched."""

@@ -152,6 +152,10 @@ class SocketHub:
             else:
                 await client.ws.close()
 
+    def transports(self) -> set[object]:
+        """The TCP transports of connected websockets (kept when only HTTP is cut)."""
+        return {c.request.transport for c in self._all if c.request.transport is not None}
+
     @property
     def client_count(self) -> int:
         return len(self._all)

@@ -117,3 +117,16 @@ async def test_die_mid_prompt_then_restart(sim: Simulator, http: httpx.AsyncClie
         await sim.wait_idle()
         history = (await fresh.get("/history")).json()
         assert [e["status"]["status_str"] for e in history.values()] == ["success"]
+
+
+async def test_refuse_cuts_pooled_keep_alive_connections(sim: Simulator) -> None:
+    async with httpx.AsyncClient(base_url=sim.url, timeout=2.0) as http:
+        assert (await http.get("/prompt")).status_code == 200  # leaves a pooled connection
+        async with open_socket(sim.ws_url) as ws:
+            await ws.wait_message("status")
+            await sim.refuse_connections(drop_websockets=False)
+            with pytest.raises(httpx.TransportError):
+                await http.get("/prompt")
+            assert sim.hub.client_count == 1
+        await sim.accept_connections()
+        assert (await http.get("/prompt")).status_code == 200
