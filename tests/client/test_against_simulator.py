@@ -200,3 +200,34 @@ async def test_websocket_reconnects_after_a_drop(sim) -> None:
                 break
         await stream.aclose()
     assert SocketClosed in kinds
+
+
+@pytest.mark.parametrize("abort", [False, True])
+async def test_events_keep_flowing_after_a_reconnect(sim, abort: bool) -> None:
+    """After an unclean drop the client takes a fresh clientId (PROTOCOL 6.6)."""
+    connection = ServerConnection(sim.url, poll_interval=0.05, safety_poll=5.0)
+    opened = asyncio.Event()
+    ids: list[str] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, SocketOpened):
+            ids.append(event.sid)
+            opened.set()
+
+    connection.subscribe(on_event)
+    async with asyncio.TaskGroup() as group:
+        listener = group.create_task(connection.listen())
+        await asyncio.wait_for(opened.wait(), 5)
+        opened.clear()
+        await sim.drop_websockets(abort=abort)
+        await asyncio.wait_for(opened.wait(), 5)
+        seen = []
+        connection.subscribe(seen.append)
+        outcome = await connection.run_prompt(MODEL_FREE)
+        listener.cancel()
+    await connection.client.aclose()
+    assert outcome.status == "success"
+    assert len(ids) == 2
+    assert (ids[0] != ids[1]) is abort
+    # The outcome came from the websocket, not from polling: the new socket is not deaf.
+    assert any(isinstance(e, Executing) and e.prompt_id == outcome.prompt_id for e in seen)
