@@ -9,11 +9,11 @@ import pytest
 
 from sweeps.events import (
     CrystoolsMonitor,
+    Executed,
+    Executing,
     ExecutionCached,
     ExecutionError,
     ExecutionInterrupted,
-    Executed,
-    Executing,
     FeatureFlags,
     MalformedFrame,
     PreviewImage,

@@ -80,7 +80,8 @@ def test_large_seed_range_is_checked_at_its_ends(tmp_path: Path, full_schemas) -
 def test_checkpoint_missing_on_one_server_only_keeps_it_away(tmp_path: Path, full_schemas) -> None:
     grid = _spec(
         tmp_path,
-        "grid:\n  Load Checkpoint.ckpt_name: [random-sd15-a.safetensors, random-sd15-b.safetensors]\n",
+        "grid:\n  Load Checkpoint.ckpt_name:\n"
+        "    [random-sd15-a.safetensors, random-sd15-b.safetensors]\n",
     )
     partial = _without_checkpoint(full_schemas, "random-sd15-b.safetensors")
     result = check_grid(grid, {"http://full": full_schemas, "http://partial": partial})
