@@ -1,0 +1,128 @@
+"""Server discovery: flags > COMFYFLEET_SERVERS > servers.yaml > the default address."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweeps import locations
+from sweeps.errors import SpecError
+from sweeps.servers_file import (
+    DEFAULT_SERVER,
+    discover_servers,
+    load_servers_file,
+    parse_server_list,
+)
+
+
+@pytest.fixture
+def servers_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "servers.yaml"
+    path.write_text(
+        "servers:\n"
+        "  - name: gpu1\n"
+        "    url: http://gpu1:8188\n"
+        "    headers:\n"
+        "      Authorization: Bearer ${TOKEN}\n"
+        "  - gpu2:8188\n"
+    )
+    return path
+
+
+def test_file_with_names_headers_and_env_secrets(servers_yaml: Path):
+    servers = load_servers_file(servers_yaml, env={"TOKEN": "s3cret"})
+    assert [(s.name, s.url) for s in servers] == [
+        ("gpu1", "http://gpu1:8188"),
+        ("gpu2:8188", "http://gpu2:8188"),
+    ]
+    assert servers[0].headers == {"Authorization": "Bearer s3cret"}
+
+
+def test_unset_env_var_names_the_variable_and_the_line(servers_yaml: Path):
+    with pytest.raises(SpecError) as err:
+        load_servers_file(servers_yaml, env={})
+    assert "TOKEN" in str(err.value) and f"{servers_yaml}:5" in str(err.value)
+
+
+def test_top_level_list(tmp_path: Path):
+    path = tmp_path / "s.yaml"
+    path.write_text("- http://a:1\n- http://b:2\n")
+    assert [s.url for s in load_servers_file(path, env={})] == ["http://a:1", "http://b:2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("servers:\n  - name: x\n", 2, "no 'url'"),
+        ("servers:\n  - url: http://a\n    colour: red\n", 3, "unknown key 'colour'"),
+        ("hosts: []\n", 1, "unknown key 'hosts'"),
+        ("servers: 3\n", 1, "must be a list"),
+        ("servers:\n  - url: ftp://a\n", 2, "not valid"),
+        ("servers:\n  - url: [1\n", 3, "not valid YAML"),
+        ("servers:\n  - url: http://a\n    headers: [1]\n", 3, "'headers' must be a mapping"),
+    ],
+)
+def test_mistakes_point_at_file_and_line(tmp_path: Path, text: str, line: int, words: str):
+    path = tmp_path / "servers.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_servers_file(path, env={})
+    assert err.value.path == str(path)
+    assert err.value.line == line
+    assert words in str(err.value)
+
+
+def test_empty_file_means_no_servers(tmp_path: Path):
+    path = tmp_path / "servers.yaml"
+    path.write_text("")
+    assert load_servers_file(path, env={}) == []
+
+
+def test_env_list_with_names():
+    servers = parse_server_list("gpu1=http://a:8188, http://b:8188  c:1")
+    assert [(s.name, s.url) for s in servers] == [
+        ("gpu1", "http://a:8188"),
+        ("b:8188", "http://b:8188"),
+        ("c:1", "http://c:1"),
+    ]
+
+
+def test_precedence_flag_env_file_default(servers_yaml: Path, tmp_path: Path):
+    env = {"COMFYFLEET_SERVERS": "http://env:1", "TOKEN": "t"}
+    assert [s.url for s in discover_servers(["http://flag:1"], env=env, path=servers_yaml)] == [
+        "http://flag:1"
+    ]
+    assert [s.url for s in discover_servers([], env=env, path=servers_yaml)] == ["http://env:1"]
+    assert [s.name for s in discover_servers([], env={"TOKEN": "t"}, path=servers_yaml)] == [
+        "gpu1",
+        "gpu2:8188",
+    ]
+    missing = tmp_path / "none.yaml"
+    assert [s.url for s in discover_servers([], env={}, path=missing)] == [DEFAULT_SERVER]
+
+
+def test_duplicates_are_dropped():
+    servers = discover_servers(["http://a:1", "a:1,http://b:2"], env={})
+    assert [s.url for s in servers] == ["http://a:1", "http://b:2"]
+
+
+def test_bad_flag_says_where():
+    with pytest.raises(SpecError, match="--server"):
+        discover_servers(["ftp://x"], env={})
+
+
+def test_xdg_config_home_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert locations.servers_file() == tmp_path / "comfyfleet" / "servers.yaml"
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/ignored")
+    assert locations.config_dir() == Path.home() / ".config" / "comfyfleet"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert locations.data_dir() == tmp_path / "comfyfleet"
+
+
+def test_discovery_reads_the_xdg_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    (tmp_path / "comfyfleet").mkdir()
+    (tmp_path / "comfyfleet" / "servers.yaml").write_text("- http://xdg:1\n")
+    monkeypatch.setattr(locations, "config_dir", lambda: tmp_path / "comfyfleet")
+    assert [s.url for s in discover_servers([], env={})] == ["http://xdg:1"]

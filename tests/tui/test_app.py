@@ -1,0 +1,231 @@
+"""The dashboard driven with a pilot against simulators: what a user sees and does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Input, Label
+
+from sweeps.config import ServerConfig
+from sweeps.events import ExecutionStart
+from sweeps.monitor import SweepProgress
+from sweeps.simulator import Simulator
+from tui.app import FleetApp
+from tui.commands import FleetCommands
+from tui.messages import ActionFinished
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.fleet import FleetScreen
+from tui.screens.server import ServerScreen
+from tui.widgets.queue_table import QueueTable
+from tui.widgets.server_card import ServerCard
+
+from .conftest import until
+
+WORKFLOW: dict[str, Any] = json.loads(
+    (Path(__file__).parents[2] / "sample_workflows" / "txt2img_sd15.json").read_text()
+)
+
+
+def workflow(seed: int, steps: int = 8) -> dict[str, Any]:
+    graph = json.loads(json.dumps(WORKFLOW))
+    graph["3"]["inputs"].update(seed=seed, steps=steps)
+    return graph
+
+
+def card_text(app: FleetApp, url: str) -> str:
+    card = next(c for c in app.screen.query(ServerCard) if c.url == url)
+    labels = " | ".join(str(label.render()) for label in card.query(Label))
+    return f"{card.border_title} [{card.border_subtitle}] {labels}"
+
+
+async def actions_done(app: FleetApp) -> None:
+    """Wait for the server-action workers (never the engine, which runs until the end)."""
+    # An empty list would mean "every worker", the engine included: it never completes.
+    workers = [w for w in app.workers if w.group == "server-actions"]
+    if workers:
+        await app.workers.wait_for_complete(workers)
+
+
+def make_app(*urls: str, **kwargs: Any) -> FleetApp:
+    servers = [ServerConfig(url, name=f"sim{i}") for i, url in enumerate(urls)]
+    app = FleetApp(servers, poll_interval=0.1, **kwargs)
+    app.animation_level = "none"
+    return app
+
+
+async def test_card_shows_the_server_once_connected(sim: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test() as pilot:
+        await until(
+            pilot, lambda: "v0.8.0" in card_text(app, sim.url) and "up" in card_text(app, sim.url)
+        )
+        assert "RTX 3060" in card_text(app, sim.url)
+        await until(pilot, lambda: "GPU" in card_text(app, sim.url))  # Crystools readings
+
+
+async def test_progress_of_a_running_prompt_appears(sim: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        client = app.monitor.connection(sim.url).client
+        await client.queue_prompt(workflow(3, steps=60))
+        await until(
+            pilot,
+            lambda: "KSampler" in card_text(app, sim.url) and "/60" in card_text(app, sim.url),
+        )
+        await until(pilot, lambda: "1 finished" in card_text(app, sim.url))
+
+
+async def test_down_then_back_up(sim: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        await sim.refuse_connections()
+        await until(
+            pilot,
+            lambda: "reconnecting" in card_text(app, sim.url) or "down" in card_text(app, sim.url),
+        )
+        assert "✗" in card_text(app, sim.url)
+        await sim.accept_connections()
+        await until(pilot, lambda: app.fleet.up == 1)
+
+
+async def test_interrupt_asks_then_acts_and_reports(sim: Simulator):
+    messages: list[object] = []
+    app = make_app(sim.url)
+    async with app.run_test(message_hook=messages.append) as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        await app.monitor.connection(sim.url).client.queue_prompt(workflow(4, steps=3000))
+        await until(pilot, lambda: app.fleet.busy == 1)
+        await pilot.press("i")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await actions_done(app)
+        await until(pilot, lambda: any(isinstance(m, ActionFinished) for m in messages))
+        finished = next(m for m in messages if isinstance(m, ActionFinished))
+        assert finished.ok and finished.what == "Interrupted"
+        await until(pilot, lambda: "interrupted" in card_text(app, sim.url))
+
+
+async def test_saying_no_does_nothing(sim: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, FleetScreen)
+        assert not app.workers._workers or all(w.group != "server-actions" for w in app.workers)
+
+
+async def test_delete_marked_pending_prompts_in_depth(sim: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        sim.faults.stall_worker = True
+        client = app.monitor.connection(sim.url).client
+        for seed in range(3):
+            await client.queue_prompt(workflow(seed))
+        await until(
+            pilot,
+            lambda: (s := app.fleet.servers[0]).queue is not None and len(s.queue.pending) >= 2,
+        )
+        await pilot.press("enter")
+        assert isinstance(app.screen, ServerScreen)
+        table = app.screen.query_one(QueueTable)
+        await until(pilot, lambda: table.row_count >= 3)
+        before = len(app.fleet.servers[0].queue.pending)  # type: ignore[union-attr]
+        table.move_cursor(row=table.row_count - 1)
+        await pilot.press("space", "x", "y")
+        await actions_done(app)
+        await until(pilot, lambda: len(app.fleet.servers[0].queue.pending) == before - 1)  # type: ignore[union-attr]
+        await pilot.press("c", "y")
+        await until(pilot, lambda: app.fleet.servers[0].queue_pending == 0)
+        sim.faults.stall_worker = False
+        await pilot.press("escape")
+        assert isinstance(app.screen, FleetScreen)
+
+
+async def test_free_memory_reports_success(sim: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        await pilot.press("f", "y")
+        await actions_done(app)
+        await until(
+            pilot, lambda: any("Models unloaded" in str(n.message) for n in app._notifications)
+        )
+
+
+async def test_action_on_a_dead_server_is_a_notification_not_a_crash():
+    app = make_app("http://127.0.0.1:9")
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.fleet.servers[0].link == "down")
+        await pilot.press("f", "y")
+        await actions_done(app)
+        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        assert app.is_running
+
+
+async def test_add_and_remove_servers_while_running(sim: Simulator, sim2: Simulator):
+    app = make_app(sim.url)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.fleet.up == 1)
+        await pilot.press("a")
+        app.screen.query_one("#url", Input).value = sim2.url
+        app.screen.query_one("#name", Input).value = "second"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.fleet.up == 2)
+        assert len(app.screen.query(ServerCard)) == 2
+        app.screen.query(ServerCard).last().focus()
+        await pilot.press("delete", "y")
+        await until(pilot, lambda: len(app.screen.query(ServerCard)) == 1)
+        assert [s.name for s in app.fleet.servers] == ["sim0"]
+
+
+async def test_add_server_rejects_a_bad_url():
+    app = make_app("http://127.0.0.1:9", start_engine=False)
+    async with app.run_test() as pilot:
+        await pilot.press("a")
+        app.screen.query_one("#url", Input).value = "ftp://nope"
+        await pilot.press("enter")
+        assert "not valid" in str(app.screen.query_one("#error", Label).render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, FleetScreen)
+
+
+async def test_palette_offers_actions_per_server():
+    app = make_app("http://127.0.0.1:9", start_engine=False)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        provider = FleetCommands(app.screen)
+        names = [str(hit.text) async for hit in provider.search("interrupt")]
+        assert names == ["Interrupt sim0"]
+        discovered = [str(hit.text) async for hit in provider.discover()]
+        assert "Add server" in discovered and "Clear queue of sim0" in discovered
+
+
+async def test_a_keypress_is_handled_while_32_servers_stream_events():
+    urls = [f"http://10.0.0.{i}:8188" for i in range(32)]
+    app = make_app(*urls, start_engine=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for url in urls:
+            app.monitor.feed(url, ExecutionStart("p"))
+        await pilot.pause()
+        await pilot.press("d")
+        assert app.screen.query_one("#cards").has_class("-compact") != (app.screen.compact is False)
+
+
+async def test_sweep_progress_stream_fills_the_panel():
+    async def progress():
+        for done in range(3):
+            yield SweepProgress("spec.yaml", total=10, done=done, started=0.0, now=60.0)
+
+    app = make_app("http://127.0.0.1:9", start_engine=False, sweep_source=progress())
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        headline = str(app.screen.query_one("#sweep-headline", Label).render())
+        assert "2 done" in headline and "10 total" in headline

@@ -1,0 +1,100 @@
+"""SVG snapshots of every screen, drawn from fleets in known states (frozen clock, no network).
+
+Regenerate with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and review
+the diff in ``snapshot_report.html``.
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from .snapshot_apps.fleets import mixed, one, sweep_progress
+
+
+async def _settle(pilot: Pilot[object]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_fleet_idle(snap_compare):
+    assert snap_compare(one("idle").app(), run_before=_settle)
+
+
+def test_fleet_busy_with_progress(snap_compare):
+    assert snap_compare(one("busy").app(), run_before=_settle)
+
+
+def test_fleet_server_down(snap_compare):
+    assert snap_compare(one("down").app(), run_before=_settle)
+
+
+def test_fleet_execution_error(snap_compare):
+    assert snap_compare(one("failed").app(), run_before=_settle)
+
+
+def test_fleet_16_servers_large_terminal(snap_compare):
+    assert snap_compare(mixed(16).app(), terminal_size=(160, 48), run_before=_settle)
+
+
+def test_fleet_16_servers_80x24_is_compact(snap_compare):
+    assert snap_compare(mixed(16).app(), run_before=_settle)
+
+
+def test_fleet_64_servers(snap_compare):
+    assert snap_compare(mixed(64).app(), terminal_size=(200, 60), run_before=_settle)
+
+
+def test_server_queue(snap_compare):
+    assert snap_compare(one("busy").app(), press=["enter"], run_before=_settle)
+
+
+def test_server_history(snap_compare):
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("enter", "]")
+        await _settle(pilot)
+
+    assert snap_compare(one("busy").app(), run_before=run_before)
+
+
+def test_server_timeline(snap_compare):
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("enter", "]", "]")
+        await _settle(pilot)
+
+    assert snap_compare(one("busy").app(), run_before=run_before)
+
+
+def test_server_preview(snap_compare):
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("enter", "]", "]", "]")
+        await _settle(pilot)
+
+    assert snap_compare(one("busy").app(), run_before=run_before)
+
+
+def test_server_facts(snap_compare):
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("enter", "[", "[")
+        await _settle(pilot)
+
+    assert snap_compare(one("busy").app(), run_before=run_before)
+
+
+def test_server_log(snap_compare):
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("enter", "[")
+        await _settle(pilot)
+
+    assert snap_compare(one("failed").app(), run_before=run_before)
+
+
+def test_confirm_interrupt(snap_compare):
+    assert snap_compare(one("busy").app(), press=["i"], run_before=_settle)
+
+
+def test_sweep_panel(snap_compare):
+    async def run_before(pilot: Pilot[object]) -> None:
+        pilot.app.sweep = sweep_progress()  # type: ignore[attr-defined]
+        await _settle(pilot)
+
+    assert snap_compare(mixed(2).app(), terminal_size=(100, 30), run_before=run_before)

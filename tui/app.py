@@ -1,0 +1,238 @@
+"""FleetApp: the ``comfyfleet watch`` dashboard.
+
+The app owns the engine: one ``group="engine"`` worker runs a
+:class:`~sweeps.monitor.FleetMonitor`, and a timer drains the monitor's dirty set
+into the ``fleet`` reactive about ten times a second. Screens watch ``fleet``
+(and the one-second ``now`` tick for ages and elapsed times) and push snapshots
+down to their widgets. No widget or handler awaits the network: actions run in
+``group="server-actions"`` workers and report with ``notify()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from sweeps.config import ServerConfig
+from sweeps.errors import FleetError
+from sweeps.monitor import FleetMonitor, SweepProgress
+from sweeps.state import FleetSnapshot
+
+from .commands import FleetCommands
+from .messages import ActionFinished
+from .screens.add_server import AddServerScreen
+from .screens.confirm import ConfirmScreen
+from .screens.fleet import FleetScreen
+from .screens.server import ServerScreen
+
+__all__ = ["FleetApp"]
+
+REFRESH_HZ = 10.0
+"""How often the monitor's changes are drawn. Progress arrives faster; nobody reads faster."""
+
+
+class FleetApp(App[int]):
+    """A live dashboard for a fleet of ComfyUI servers."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "comfyfleet"
+    COMMANDS = App.COMMANDS | {FleetCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave the dashboard"),
+    ]
+
+    fleet: reactive[FleetSnapshot] = reactive(
+        FleetSnapshot, always_update=True, init=False, repaint=False
+    )
+    """Every server's latest snapshot; replaced (never mutated) when anything changes.
+
+    ``repaint=False`` on the app's reactives: a repaint here would redraw the whole
+    screen; the widgets that render the change refresh themselves.
+    """
+    now: reactive[float] = reactive(0.0, init=False, repaint=False)
+    """The wall clock, ticking once a second, for ages and elapsed times."""
+    sweep: reactive[SweepProgress | None] = reactive(None, init=False, repaint=False)
+    """The running sweep's progress, when the dashboard was started by ``sweep --tui``."""
+
+    def __init__(
+        self,
+        servers: Sequence[ServerConfig] = (),
+        *,
+        poll_interval: float = 2.0,
+        monitor: FleetMonitor | None = None,
+        clock: Callable[[], float] = time.time,
+        start_engine: bool = True,
+        sweep_source: AsyncIterator[SweepProgress] | None = None,
+        refresh_hz: float = REFRESH_HZ,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        """Wall-clock seconds; snapshot tests freeze it."""
+        self.monitor = monitor or FleetMonitor(servers, poll_interval=poll_interval, clock=clock)
+        """The engine; only workers await it."""
+        self.start_engine = start_engine
+        """False for snapshot tests that feed the monitor by hand."""
+        self.sweep_source = sweep_source
+        self.refresh_hz = refresh_hz
+        self.set_reactive(FleetApp.fleet, self.monitor.fleet())
+        self.set_reactive(FleetApp.now, clock())
+
+    def get_default_screen(self) -> Screen[None]:
+        return FleetScreen()
+
+    def on_mount(self) -> None:
+        if self.start_engine:
+            self.run_engine()
+        if self.sweep_source is not None:
+            self.follow_sweep(self.sweep_source)
+        self.set_interval(1 / self.refresh_hz, self.drain)
+        self.set_interval(1.0, self.tick)
+
+    # -- engine -----------------------------------------------------------
+
+    @work(group="engine", exclusive=True, exit_on_error=False, description="fleet monitor")
+    async def run_engine(self) -> None:
+        await self.monitor.run()
+
+    @work(group="sweep", exclusive=True, exit_on_error=False, description="sweep progress")
+    async def follow_sweep(self, source: AsyncIterator[SweepProgress]) -> None:
+        async for progress in source:
+            self.sweep = progress
+
+    def drain(self) -> None:
+        """Move the monitor's pending changes into ``fleet`` (one redraw for all of them)."""
+        snapshot = self.monitor.drain()
+        if snapshot is not None:
+            self.fleet = snapshot
+
+    def tick(self) -> None:
+        self.now = self.clock()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Worker failures become notifications, never tracebacks."""
+        worker = event.worker
+        if event.state is not WorkerState.ERROR:
+            return
+        error = worker.error
+        title = getattr(error, "title", "Error")
+        if worker.group == "engine":
+            title = "The fleet monitor stopped"
+        message = (
+            str(error) if isinstance(error, FleetError) else f"{type(error).__name__}: {error}"
+        )
+        self.notify(message, title=title, severity="error", timeout=10, markup=False)
+
+    # -- actions (bindings, screens and the command palette all come here) ---
+
+    def server_name(self, url: str) -> str:
+        snapshot = self.fleet.get(url)
+        return snapshot.name if snapshot is not None else url
+
+    def action_open_server(self, url: str) -> None:
+        if self.fleet.get(url) is not None:
+            self.push_screen(ServerScreen(url))
+
+    def action_add_server(self) -> None:
+        def added(config: ServerConfig | None) -> None:
+            if config is None:
+                return
+            if self.monitor.add_server(config):
+                self.notify(f"Watching {config.name} ({config.url})", markup=False)
+            else:
+                self.notify(f"{config.url} is already watched", severity="warning", markup=False)
+
+        self.push_screen(AddServerScreen(), added)
+
+    def action_remove_server(self, url: str) -> None:
+        name = self.server_name(url)
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.monitor.remove_server(url):
+                if isinstance(self.screen, ServerScreen) and self.screen.url == url:
+                    self.pop_screen()
+                self.notify(f"Stopped watching {name}", markup=False)
+
+        self.push_screen(ConfirmScreen(f"Stop watching {name}?", url, yes="Remove"), answered)
+
+    def action_interrupt(self, url: str) -> None:
+        snapshot = self.fleet.get(url)
+        running = snapshot.running if snapshot is not None else None
+        prompt_id = running.prompt_id if running is not None else None
+        detail = f"prompt {prompt_id}" if prompt_id else "nothing seems to run; interrupt anyway"
+        self._confirm_then(
+            url,
+            f"Interrupt the running prompt on {self.server_name(url)}?",
+            detail,
+            partial(self.monitor.interrupt, url, prompt_id),
+            "Interrupted",
+        )
+
+    def action_clear_queue(self, url: str) -> None:
+        snapshot = self.fleet.get(url)
+        pending = snapshot.queue_pending if snapshot is not None else 0
+        self._confirm_then(
+            url,
+            f"Clear the queue of {self.server_name(url)}?",
+            f"{pending} pending prompt(s) will be removed; the running one is left alone.",
+            partial(self.monitor.clear_queue, url),
+            "Queue cleared",
+        )
+
+    def action_free_memory(self, url: str) -> None:
+        self._confirm_then(
+            url,
+            f"Unload models on {self.server_name(url)}?",
+            "The next prompt will load its checkpoint again.",
+            partial(self.monitor.free_memory, url),
+            "Models unloaded",
+        )
+
+    def delete_pending(self, url: str, prompt_ids: Sequence[str]) -> None:
+        if not prompt_ids:
+            self.notify(
+                "Nothing selected: mark pending prompts with space",
+                severity="warning",
+                markup=False,
+            )
+            return
+        ids = list(prompt_ids)
+        self._confirm_then(
+            url,
+            f"Delete {len(ids)} pending prompt(s) from {self.server_name(url)}?",
+            ", ".join(i[:8] for i in ids[:6]) + (" …" if len(ids) > 6 else ""),
+            partial(self.monitor.delete_pending, url, ids),
+            f"Deleted {len(ids)} pending prompt(s)",
+        )
+
+    def _confirm_then(
+        self, url: str, question: str, detail: str, act: Callable[[], Awaitable[None]], done: str
+    ) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_action_worker(url, act, done)
+
+        self.push_screen(ConfirmScreen(question, detail), answered)
+
+    @work(group="server-actions", exit_on_error=False, description="server action")
+    async def run_action_worker(
+        self, url: str, act: Callable[[], Awaitable[None]], done: str
+    ) -> None:
+        name = self.server_name(url)
+        try:
+            await act()
+        except FleetError as exc:
+            self.notify(
+                str(exc), title=f"{name}: {exc.title}", severity="error", timeout=8, markup=False
+            )
+            self.post_message(ActionFinished(url, done, ok=False))
+            return
+        self.notify(f"{name}: {done}", markup=False)
+        self.post_message(ActionFinished(url, done, ok=True))
