@@ -120,9 +120,15 @@ def sweep(
     Ctrl-C again interrupts them. Rerunning into the same OUT resumes.
     """
     if tui:
+        # Textual is imported only when the dashboard opens.
         from tui.run import run_sweep_dashboard
 
-        raise SystemExit(run_sweep_dashboard(spec, servers=list(servers), out_dir=out))
+        try:
+            code = run_sweep_dashboard(spec, servers=list(servers), out_dir=out)
+        except SpecError as exc:
+            _err(f"error: {exc}")
+            raise SystemExit(2) from None
+        raise SystemExit(code)
     raise SystemExit(_run(lambda: _headless_sweep(spec, servers, out, depth, interrupt_running)))
 
 

@@ -130,7 +130,7 @@ class SweepBar:
         self.progress.update(
             self.task,
             total=snapshot.total - snapshot.skipped,
-            completed=snapshot.finished,
+            completed=snapshot.completed,
             detail=detail.strip(),
         )
         table = Table.grid(padding=(0, 2))

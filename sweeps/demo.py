@@ -75,7 +75,5 @@ async def run_demo(*, count: int = 3, dashboard: bool = True, out_dir: Path | No
         f"{progress.done} runs succeeded, {progress.failed} failed. "
         f"Images and report.parquet are in {out}/"
     )
-    console.print(
-        f'Open it in Python: import sweeps; sweeps.load_report("{out}")', highlight=False
-    )
+    console.print(f'Open it in Python: import sweeps; sweeps.load_report("{out}")', highlight=False)
     return 0 if progress.failed == 0 else 1

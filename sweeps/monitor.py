@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -33,7 +33,7 @@ from .config import ServerConfig
 from .connection import ServerConnection
 from .errors import FleetError, ServerError
 from .events import Event, Executing, ExecutionStart, SocketClosed, SocketOpened, Status
-from .models import HistoryEntry, OutputFile
+from .models import HistoryEntry
 from .state import (
     FleetSnapshot,
     ServerSnapshot,
@@ -46,7 +46,7 @@ from .state import (
     new_server,
 )
 
-__all__ = ["FleetMonitor", "ServerFacts", "SweepProgress", "SweepServerCounts"]
+__all__ = ["FleetMonitor", "ServerFacts"]
 
 Clock = Callable[[], float]
 
@@ -61,54 +61,6 @@ class ServerFacts:
     embeddings: int
     models: tuple[tuple[str, int], ...]
     """(folder, file count), for folders that hold any files."""
-
-
-@dataclass(frozen=True)
-class SweepServerCounts:
-    """One server's share of a sweep."""
-
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-    seconds: float = 0.0
-    """Execution seconds spent on finished points, for throughput."""
-
-
-@dataclass(frozen=True)
-class SweepProgress:
-    """What the dashboard's sweep panel renders; the sweep engine produces these.
-
-    Rate and ETA are derived here from ``started`` and ``now`` so the producer
-    only counts. ``latest_outputs`` holds the newest files first.
-    """
-
-    name: str
-    total: int
-    done: int = 0
-    failed: int = 0
-    started: float = 0.0
-    now: float = 0.0
-    per_server: Mapping[str, SweepServerCounts] = field(default_factory=dict)
-    latest_outputs: tuple[OutputFile, ...] = ()
-    last_failure: str | None = None
-    finished: bool = False
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.total - self.done - self.failed)
-
-    @property
-    def rate(self) -> float | None:
-        """Finished points (done or failed) per minute."""
-        elapsed = self.now - self.started
-        finished = self.done + self.failed
-        return finished * 60.0 / elapsed if elapsed > 0 and finished else None
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds until every point is finished at the current rate."""
-        rate = self.rate
-        return self.remaining * 60.0 / rate if rate else None
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ from typing import Any
 
 from .client import ComfyClient
 from .config import ServerConfig
+from .connection import ServerConnection
 from .errors import FleetError, SpecError
 from .grid import Grid
 from .preflight import Preflight, check_grid
@@ -26,7 +27,16 @@ from .scheduler import Sweep, SweepProgress
 from .servers_file import discover_servers
 from .spec import SweepSpec, load_spec
 
-__all__ = ["Plan", "SweepResult", "plan_sweep", "run_sweep", "sweep_servers", "tool_version"]
+__all__ = [
+    "Plan",
+    "SweepResult",
+    "check_plan",
+    "plan_sweep",
+    "run_planned",
+    "run_sweep",
+    "sweep_servers",
+    "tool_version",
+]
 
 
 def tool_version() -> str:
@@ -62,10 +72,12 @@ class SweepResult:
         return self.progress.failed == 0
 
 
-def sweep_servers(spec: SweepSpec, cli: Sequence[str] = ()) -> list[ServerConfig]:
+def sweep_servers(spec: SweepSpec, cli: Sequence[str | ServerConfig] = ()) -> list[ServerConfig]:
     """``--server`` flags, else the spec's servers, else the config file and environment."""
+    if cli and all(isinstance(s, ServerConfig) for s in cli):
+        return [s for s in cli if isinstance(s, ServerConfig)]
     if cli:
-        return discover_servers(cli)
+        return discover_servers([s.url if isinstance(s, ServerConfig) else s for s in cli])
     if spec.servers:
         return list(spec.servers)
     return discover_servers()
@@ -87,7 +99,7 @@ async def _server_facts(
 async def plan_sweep(
     spec: SweepSpec | str | Path,
     *,
-    servers: Sequence[str] = (),
+    servers: Sequence[str | ServerConfig] = (),
     check_servers: bool = True,
 ) -> Plan:
     """Expand and check a sweep without queueing anything."""
@@ -115,7 +127,7 @@ async def plan_sweep(
 async def run_sweep(
     spec: SweepSpec | str | Path,
     *,
-    servers: Sequence[str] = (),
+    servers: Sequence[str | ServerConfig] = (),
     out_dir: Path | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
     depth: int = 2,
@@ -127,12 +139,38 @@ async def run_sweep(
     no server answers, or some runs could not run on any server.
     """
     plan = await plan_sweep(spec, servers=servers)
-    spec = plan.spec
+    return await run_planned(
+        plan, out_dir=out_dir, on_progress=on_progress, depth=depth, on_start=on_start
+    )
+
+
+def check_plan(plan: Plan) -> None:
+    """Raise :class:`SpecError` if ``plan`` cannot run: the errors ``plan`` prints."""
     if plan.preflight is None:
         details = "; ".join(f"{url}: {why}" for url, why in plan.unreachable.items())
-        raise SpecError(f"no server is reachable ({details})", path=str(spec.path))
-    plan.preflight.raise_for_errors(str(spec.path))
+        raise SpecError(f"no server is reachable ({details})", path=str(plan.spec.path))
+    plan.preflight.raise_for_errors(str(plan.spec.path))
+
+
+async def run_planned(
+    plan: Plan,
+    *,
+    out_dir: Path | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    depth: int = 2,
+    on_start: Callable[[Sweep], None] | None = None,
+    connection_for: Callable[[ServerConfig], ServerConnection] | None = None,
+) -> SweepResult:
+    """Run a checked plan. ``connection_for`` lends connections someone else
+    listens on (the dashboard's), so the sweep's prompts show on its cards.
+    """
+    check_plan(plan)
+    assert plan.preflight is not None
+    spec = plan.spec
     usable = [s for s in plan.servers if s.url not in plan.unreachable]
+    servers: list[ServerConfig | ServerConnection] = [
+        connection_for(s) if connection_for else s for s in usable
+    ]
     out = out_dir or spec.output
     grid = plan.grid
     addresses = list(grid.values_by_address())
@@ -141,8 +179,9 @@ async def run_sweep(
         sweep = Sweep(
             grid,
             total=len(grid),
+            name=spec.name,
             prompt_for=grid.prompt_for,  # type: ignore[arg-type]
-            servers=usable,
+            servers=servers,
             report=report,
             eligible=plan.preflight.eligible,
             depth=depth,

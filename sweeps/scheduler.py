@@ -53,6 +53,8 @@ class RunLike(Protocol):
 
 @dataclass(frozen=True)
 class ServerProgress:
+    """One server's share of a sweep."""
+
     done: int = 0
     failed: int = 0
     running: int = 0
@@ -63,36 +65,56 @@ class ServerProgress:
 
 @dataclass(frozen=True)
 class SweepProgress:
-    """A snapshot for progress bars and the dashboard's sweep panel."""
+    """A snapshot of a sweep, for progress bars and the dashboard's sweep panel.
 
+    ``started`` and ``now`` are monotonic seconds taken by the producer, so the
+    derived rate and ETA are the same whenever a snapshot is read (and tests can
+    build snapshots by hand).
+    """
+
+    name: str
     total: int
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    """Runs that had succeeded in an earlier session into the same output directory."""
     running: int = 0
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0
+    now: float = 0.0
     servers: Mapping[str, ServerProgress] = field(default_factory=dict)
     latest_outputs: tuple[Path, ...] = ()
+    """The newest downloaded files, newest last."""
+    last_failure: str | None = None
     stopping: bool = False
+    finished: bool = False
 
     @property
-    def finished(self) -> int:
+    def completed(self) -> int:
         return self.done + self.failed
 
     @property
     def remaining(self) -> int:
-        return max(0, self.total - self.skipped - self.finished)
+        return max(0, self.total - self.skipped - self.completed)
 
     @property
-    def rate(self) -> float:
-        """Runs finished per second since the sweep started."""
-        elapsed = time.monotonic() - self.started
-        return self.finished / elapsed if elapsed > 0 else 0.0
+    def rate(self) -> float | None:
+        """Runs completed per second in this session, or None before the first."""
+        elapsed = self.now - self.started
+        return self.completed / elapsed if elapsed > 0 and self.completed else None
 
     @property
-    def eta_seconds(self) -> float | None:
+    def eta(self) -> float | None:
+        """Seconds until every run has completed at the current rate."""
         rate = self.rate
-        return self.remaining / rate if rate > 0 else None
+        return self.remaining / rate if rate else None
+
+    def server_rate(self, url: str) -> float | None:
+        """Runs one server completed per second."""
+        server = self.servers.get(url)
+        elapsed = self.now - self.started
+        if server is None or elapsed <= 0 or not server.done:
+            return None
+        return server.done / elapsed
 
 
 class _Pool:
@@ -189,6 +211,7 @@ class Sweep:
         prompt_for: Callable[[RunLike], Mapping[str, Any]],
         servers: Sequence[ServerConfig | ServerConnection],
         report: ReportWriter,
+        name: str = "sweep",
         eligible: Callable[[RunLike, str], bool] | None = None,
         depth: int = 2,
         max_attempts: int = 3,
@@ -200,6 +223,9 @@ class Sweep:
         self.connections = [
             s if isinstance(s, ServerConnection) else ServerConnection(s) for s in servers
         ]
+        # Connections handed in belong to their owner (the dashboard's monitor),
+        # who listens on them and closes them; we listen on and close our own.
+        self._own = [c for c, s in zip(self.connections, servers, strict=True) if c is not s]
         self.report = report
         done_before = report.succeeded()
         self._skipped = 0
@@ -213,8 +239,13 @@ class Sweep:
         self.extra_data = extra_data
         self._stopping = asyncio.Event()
         self._live: dict[str, _Live] = {}
+        now = time.monotonic()
         self._progress = SweepProgress(
-            total=total, servers={c.url: ServerProgress() for c in self.connections}
+            name=name,
+            total=total,
+            started=now,
+            now=now,
+            servers={c.url: ServerProgress() for c in self.connections},
         )
         self._last_parquet = time.monotonic()
 
@@ -231,7 +262,9 @@ class Sweep:
         return self._progress
 
     def _publish(self, **changes: Any) -> None:
-        self._progress = replace(self._progress, skipped=self._skipped, **changes)
+        self._progress = replace(
+            self._progress, skipped=self._skipped, now=time.monotonic(), **changes
+        )
         if self.on_progress is not None:
             self.on_progress(self._progress)
 
@@ -245,7 +278,7 @@ class Sweep:
         pool = _Pool(self._runs)
         try:
             async with asyncio.TaskGroup() as group:
-                listeners = [group.create_task(c.listen()) for c in self.connections]
+                listeners = [group.create_task(c.listen()) for c in self._own]
                 async with asyncio.TaskGroup() as workers:
                     for conn in self.connections:
                         for _ in range(self.depth):
@@ -253,9 +286,10 @@ class Sweep:
                 for listener in listeners:
                     listener.cancel()
         finally:
-            for conn in self.connections:
+            for conn in self._own:
                 await conn.client.aclose()
             self.report.write_parquet()
+            self._publish(finished=True, running=0)
         return self._progress
 
     async def stop(self, *, interrupt_running: bool) -> None:
@@ -436,10 +470,15 @@ class Sweep:
         if ok:
             paths = [self.report.out_dir / o["path"] for o in record.outputs if o.get("path")]
             latest = (*latest, *paths)[-8:]
+        failure = self._progress.last_failure
+        if not ok:
+            first_line = (record.error_message or "").strip().splitlines()[:1]
+            failure = f"run {record.run_index}: {record.error_type}: {' '.join(first_line)}"
         self._publish(
             done=self._progress.done + ok,
             failed=self._progress.failed + (not ok),
             latest_outputs=latest,
+            last_failure=failure,
         )
         if time.monotonic() - self._last_parquet > 5.0:
             self.report.write_parquet()

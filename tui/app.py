@@ -11,8 +11,10 @@ down to their widgets. No widget or handler awaits the network: actions run in
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from textual import work
 from textual.app import App
@@ -22,8 +24,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from sweeps.config import ServerConfig
+from sweeps.connection import ServerConnection
 from sweeps.errors import FleetError
-from sweeps.monitor import FleetMonitor, SweepProgress
+from sweeps.monitor import FleetMonitor
+from sweeps.runner import Plan, SweepResult, run_planned
+from sweeps.scheduler import Sweep, SweepProgress
 from sweeps.state import FleetSnapshot
 
 from .commands import FleetCommands
@@ -33,10 +38,18 @@ from .screens.confirm import ConfirmScreen
 from .screens.fleet import FleetScreen
 from .screens.server import ServerScreen
 
-__all__ = ["FleetApp"]
+__all__ = ["FleetApp", "SweepJob"]
 
 REFRESH_HZ = 10.0
 """How often the monitor's changes are drawn. Progress arrives faster; nobody reads faster."""
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """A checked sweep for the dashboard to run (``sweep --tui``, ``demo``)."""
+
+    plan: Plan
+    out_dir: Path | None = None
 
 
 class FleetApp(App[int]):
@@ -70,7 +83,7 @@ class FleetApp(App[int]):
         monitor: FleetMonitor | None = None,
         clock: Callable[[], float] = time.time,
         start_engine: bool = True,
-        sweep_source: AsyncIterator[SweepProgress] | None = None,
+        sweep_job: SweepJob | None = None,
         refresh_hz: float = REFRESH_HZ,
     ) -> None:
         super().__init__()
@@ -80,7 +93,11 @@ class FleetApp(App[int]):
         """The engine; only workers await it."""
         self.start_engine = start_engine
         """False for snapshot tests that feed the monitor by hand."""
-        self.sweep_source = sweep_source
+        self.sweep_job = sweep_job
+        self.sweep_result: SweepResult | None = None
+        """Set when the dashboard's sweep has ended."""
+        self._sweep: Sweep | None = None
+        self._sweep_latest: SweepProgress | None = None
         self.refresh_hz = refresh_hz
         self.set_reactive(FleetApp.fleet, self.monitor.fleet())
         self.set_reactive(FleetApp.now, clock())
@@ -91,8 +108,8 @@ class FleetApp(App[int]):
     def on_mount(self) -> None:
         if self.start_engine:
             self.run_engine()
-        if self.sweep_source is not None:
-            self.follow_sweep(self.sweep_source)
+        if self.sweep_job is not None:
+            self.run_sweep_job(self.sweep_job)
         self.set_interval(1 / self.refresh_hz, self.drain)
         self.set_interval(1.0, self.tick)
 
@@ -102,16 +119,78 @@ class FleetApp(App[int]):
     async def run_engine(self) -> None:
         await self.monitor.run()
 
-    @work(group="sweep", exclusive=True, exit_on_error=False, description="sweep progress")
-    async def follow_sweep(self, source: AsyncIterator[SweepProgress]) -> None:
-        async for progress in source:
-            self.sweep = progress
+    @work(group="sweep", exclusive=True, exit_on_error=False, description="sweep")
+    async def run_sweep_job(self, job: SweepJob) -> None:
+        """Run the sweep on connections the monitor owns, so its prompts show on the cards.
+
+        ComfyUI sends a prompt's events only to the client that queued it; a
+        second socket of the dashboard's own would see none of them.
+        """
+        result = await run_planned(
+            job.plan,
+            out_dir=job.out_dir,
+            on_start=self._sweep_started,
+            on_progress=self._sweep_progress,
+            connection_for=self._lend_connection,
+        )
+        self.sweep_result = result
+        self.sweep = result.progress
+        p = result.progress
+        self.notify(
+            f"{p.done} succeeded, {p.failed} failed; report in {result.out_dir}",
+            title="Sweep finished" if not p.remaining else "Sweep stopped",
+            severity="information" if p.failed == 0 and not p.remaining else "warning",
+            timeout=15,
+            markup=False,
+        )
+
+    def _lend_connection(self, config: ServerConfig) -> ServerConnection:
+        self.monitor.add_server(config)
+        return self.monitor.connection(config.url)
+
+    def _sweep_started(self, sweep: Sweep) -> None:
+        self._sweep = sweep
+
+    def _sweep_progress(self, progress: SweepProgress) -> None:
+        # Called per run and per retry; the drain timer draws the latest one.
+        self._sweep_latest = progress
+
+    @work(group="sweep-stop", exclusive=True, exit_on_error=False, description="stop sweep")
+    async def stop_sweep(self, sweep: Sweep) -> None:
+        await sweep.stop(interrupt_running=False)
+
+    async def action_quit(self) -> None:
+        """Leave; while a sweep runs, the first press only stops it, as Ctrl-C does headless."""
+        sweep = self._sweep
+        if sweep is not None and self.sweep_result is None and not sweep.progress.stopping:
+            self.notify(
+                "Stopping the sweep: queued prompts are withdrawn, running ones finish "
+                "and are downloaded. Press q again to leave now (rerun to resume).",
+                title="Stopping",
+                timeout=10,
+                markup=False,
+            )
+            self.stop_sweep(sweep)
+            return
+        self.exit(self.exit_code())
+
+    def exit_code(self) -> int:
+        """0 unless a sweep ran here and some runs failed or did not run."""
+        if self.sweep_job is None:
+            return 0
+        result = self.sweep_result
+        if result is None or result.progress.failed or result.progress.remaining:
+            return 1
+        return 0
 
     def drain(self) -> None:
         """Move the monitor's pending changes into ``fleet`` (one redraw for all of them)."""
         snapshot = self.monitor.drain()
         if snapshot is not None:
             self.fleet = snapshot
+        if self._sweep_latest is not None and self.sweep_result is None:
+            if self._sweep_latest is not self.sweep:
+                self.sweep = self._sweep_latest
 
     def tick(self) -> None:
         self.now = self.clock()

@@ -1,28 +1,53 @@
-"""The entry points the CLI calls, lazily, for ``comfyfleet watch`` and ``sweep --tui``."""
+"""The entry points the CLI calls, lazily, for ``watch``, ``sweep --tui`` and ``demo``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 
 from sweeps.config import ServerConfig
-from sweeps.monitor import SweepProgress
+from sweeps.runner import check_plan, plan_sweep
 
-from .app import FleetApp
+from .app import FleetApp, SweepJob
 
-__all__ = ["run_watch"]
+__all__ = ["run_sweep_dashboard", "run_sweep_in_dashboard", "run_watch"]
 
 
-def run_watch(
-    servers: list[ServerConfig],
-    *,
-    poll_interval: float = 2.0,
-    sweep_source: AsyncIterator[SweepProgress] | None = None,
-) -> int:
-    """Run the dashboard in this terminal until the user quits; returns the exit code.
-
-    ``comfyfleet watch`` passes the discovered servers; ``sweep --tui`` also passes
-    the sweep's progress stream, which the dashboard shows in its sweep panel.
-    """
-    app = FleetApp(servers, poll_interval=poll_interval, sweep_source=sweep_source)
-    result = app.run()
+def run_watch(servers: list[ServerConfig], *, poll_interval: float = 2.0) -> int:
+    """Run the dashboard in this terminal until the user quits; returns the exit code."""
+    result = FleetApp(servers, poll_interval=poll_interval).run()
     return result if isinstance(result, int) else 0
+
+
+def run_sweep_dashboard(
+    spec: Path,
+    *,
+    servers: Sequence[str | ServerConfig] = (),
+    out_dir: Path | None = None,
+    poll_interval: float = 2.0,
+) -> int:
+    """``comfyfleet sweep SPEC --tui``: check the sweep, then run it in the dashboard.
+
+    Bad input raises :class:`~sweeps.errors.SpecError` before the screen opens.
+    """
+    plan = asyncio.run(plan_sweep(spec, servers=servers))
+    check_plan(plan)
+    app = FleetApp(plan.servers, poll_interval=poll_interval, sweep_job=SweepJob(plan, out_dir))
+    result = app.run()
+    return result if isinstance(result, int) else app.exit_code()
+
+
+async def run_sweep_in_dashboard(
+    spec: Path,
+    *,
+    servers: Sequence[str | ServerConfig] = (),
+    out_dir: Path | None = None,
+    poll_interval: float = 1.0,
+) -> int:
+    """The same inside a running event loop (the demo serves its simulators on it)."""
+    plan = await plan_sweep(spec, servers=servers)
+    check_plan(plan)
+    app = FleetApp(plan.servers, poll_interval=poll_interval, sweep_job=SweepJob(plan, out_dir))
+    result = await app.run_async()
+    return result if isinstance(result, int) else app.exit_code()

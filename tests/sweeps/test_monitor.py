@@ -13,7 +13,7 @@ import pytest
 from sweeps.config import ServerConfig, Timeouts
 from sweeps.errors import FleetError
 from sweeps.events import Status
-from sweeps.monitor import FleetMonitor, SweepProgress, SweepServerCounts
+from sweeps.monitor import FleetMonitor
 from sweeps.simulator import SimConfig, Simulator
 from sweeps.state import FleetSnapshot
 
@@ -232,12 +232,3 @@ async def test_actions_reach_the_server(sim: Simulator, running):
     assert facts.models and all(count > 0 for _, count in facts.models)
     texts = [line.text for line in monitor.snapshot(sim.url).log]
     assert "cleared the queue" in texts and "unloaded models" in texts
-
-
-def test_sweep_progress_rate_and_eta():
-    p = SweepProgress("s", total=100, done=20, failed=5, started=0.0, now=300.0)
-    assert p.remaining == 75
-    assert p.rate == pytest.approx(5.0)
-    assert p.eta == pytest.approx(900.0)
-    assert SweepProgress("s", total=3).rate is None and SweepProgress("s", total=3).eta is None
-    assert SweepServerCounts().done == 0

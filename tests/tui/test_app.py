@@ -10,9 +10,9 @@ from textual.widgets import Input, Label
 
 from sweeps.config import ServerConfig
 from sweeps.events import ExecutionStart
-from sweeps.monitor import SweepProgress
+from sweeps.runner import plan_sweep
 from sweeps.simulator import Simulator
-from tui.app import FleetApp
+from tui.app import FleetApp, SweepJob
 from tui.commands import FleetCommands
 from tui.messages import ActionFinished
 from tui.screens.confirm import ConfirmScreen
@@ -218,14 +218,17 @@ async def test_a_keypress_is_handled_while_32_servers_stream_events():
         assert app.screen.query_one("#cards").has_class("-compact") != (app.screen.compact is False)
 
 
-async def test_sweep_progress_stream_fills_the_panel():
-    async def progress():
-        for done in range(3):
-            yield SweepProgress("spec.yaml", total=10, done=done, started=0.0, now=60.0)
-
-    app = make_app("http://127.0.0.1:9", start_engine=False, sweep_source=progress())
+async def test_a_sweep_runs_in_the_dashboard(sim: Simulator, tmp_path: Path):
+    spec = Path(__file__).parents[2] / "sample_workflows" / "model_free_sweep.yaml"
+    plan = await plan_sweep(spec, servers=[ServerConfig(sim.url, name="sim0")])
+    app = make_app(sim.url, sweep_job=SweepJob(plan, tmp_path / "out"))
     async with app.run_test() as pilot:
-        await app.workers.wait_for_complete()
+        sweep = [w for w in app.workers if w.group == "sweep"]
+        await app.workers.wait_for_complete(sweep)
         await pilot.pause()
+        assert app.sweep_result is not None
         headline = str(app.screen.query_one("#sweep-headline", Label).render())
-        assert "2 done" in headline and "10 total" in headline
+        assert "34 done" in headline and "0 failed" in headline and "finished" in headline
+        assert app.exit_code() == 0
+    assert (tmp_path / "out" / "report.parquet").exists()
+    assert len(list((tmp_path / "out").glob("*.png"))) == 34

@@ -1,6 +1,6 @@
 """A running sweep: done, failed and total, rate, ETA, per-server share, newest outputs.
 
-Renders a :class:`~sweeps.monitor.SweepProgress`; the sweep engine produces them
+Renders a :class:`~sweeps.scheduler.SweepProgress`; the sweep engine produces them
 and the app hands the latest one down. Hidden while no sweep runs.
 """
 
@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Static
 
-from sweeps.monitor import SweepProgress
+from sweeps.scheduler import SweepProgress
 
 from ..units import duration
 
@@ -22,27 +22,38 @@ __all__ = ["SweepPanel", "sweep_headline"]
 
 
 def sweep_headline(p: SweepProgress) -> str:
-    rate = f"{p.rate:.1f}/min" if p.rate else "—/min"
-    eta = "done" if p.finished else f"ETA {duration(p.eta)}"
-    return f"{p.name}: {p.done} done · {p.failed} failed · {p.total} total · {rate} · {eta}"
+    rate = f"{p.rate * 60:.1f}/min" if p.rate else "—/min"
+    if p.finished:
+        eta = "finished"
+    elif p.stopping:
+        eta = f"stopping, {p.running} running"
+    else:
+        eta = f"ETA {duration(p.eta)}"
+    skipped = f" · {p.skipped} done before" if p.skipped else ""
+    # Most telling first: the right end is cut in a narrow terminal.
+    return (
+        f"{p.name}: {p.done} done · {p.failed} failed · {eta} · {rate} · {p.total} total{skipped}"
+    )
 
 
 def _per_server(p: SweepProgress) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column("server", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("server", no_wrap=True, overflow="ellipsis", max_width=28)
     table.add_column("done", justify="right")
     table.add_column("failed", justify="right")
+    table.add_column("running", justify="right")
     table.add_column("rate", justify="right")
     table.add_column("latest", no_wrap=True, overflow="ellipsis")
-    outputs = [f.filename for f in p.latest_outputs]
-    for index, (name, counts) in enumerate(sorted(p.per_server.items())):
-        per_min = counts.done * 60.0 / counts.seconds if counts.seconds else None
+    newest = [path.name for path in reversed(p.latest_outputs)]
+    for index, (url, counts) in enumerate(p.servers.items()):
+        per_second = p.server_rate(url)
         table.add_row(
-            name,
-            str(counts.done),
-            Text(str(counts.failed), style="red" if counts.failed else ""),
-            f"{per_min:.1f}/min" if per_min else "—",
-            outputs[index] if index < len(outputs) else "",
+            url.split("://", 1)[-1],
+            f"{counts.done} done",
+            Text(f"{counts.failed} failed", style="red" if counts.failed else ""),
+            f"{counts.running} running",
+            f"{per_second * 60:.1f}/min" if per_second else "—",
+            newest[index] if index < len(newest) else "",
         )
     return table
 
@@ -81,7 +92,7 @@ class SweepPanel(Widget):
         self.border_title = "sweep"
         self.query_one("#sweep-headline", Label).update(sweep_headline(progress))
         self.query_one("#sweep-bar", ProgressBar).update(
-            total=max(1, progress.total), progress=progress.done + progress.failed
+            total=max(1, progress.total - progress.skipped), progress=progress.completed
         )
         self.query_one("#sweep-servers", Static).update(_per_server(progress))
         failure = self.query_one("#sweep-failure", Label)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from PIL import Image
@@ -30,8 +31,9 @@ from sweeps.events import (
     SocketClosed,
     SocketOpened,
 )
-from sweeps.models import OutputFile, QueueState, SystemStats
-from sweeps.monitor import FleetMonitor, SweepProgress, SweepServerCounts
+from sweeps.models import QueueState, SystemStats
+from sweeps.monitor import FleetMonitor
+from sweeps.scheduler import ServerProgress, SweepProgress
 from sweeps.state import apply_queue, apply_stats
 from tui.app import FleetApp
 
@@ -303,19 +305,20 @@ def mixed(count: int) -> Fleet:
 
 def sweep_progress() -> SweepProgress:
     return SweepProgress(
-        name="cfg-vs-steps.yaml",
+        name="cfg-vs-steps",
         total=240,
         done=87,
         failed=3,
-        started=T0 - 900,
-        now=T0,
-        per_server={
-            "gpu1": SweepServerCounts(done=45, failed=1, running=1, seconds=420.0),
-            "gpu2": SweepServerCounts(done=42, failed=2, running=1, seconds=455.0),
+        running=2,
+        started=0.0,
+        now=900.0,
+        servers={
+            "http://gpu1:8188": ServerProgress(done=45, failed=1, running=1),
+            "http://gpu2:8188": ServerProgress(done=42, failed=2, running=1),
         },
         latest_outputs=(
-            OutputFile("sweep_00087_.png", node_id="9"),
-            OutputFile("sweep_00086_.png", node_id="9"),
+            Path("runs/cfg-vs-steps/00085-9-sweep_00086_.png"),
+            Path("runs/cfg-vs-steps/00086-9-sweep_00087_.png"),
         ),
         last_failure=(
             "gpu2: torch.OutOfMemoryError: CUDA out of memory (point 61: cfg=12, steps=50)"
