@@ -263,12 +263,22 @@ def sim(
 @click.option("--servers", "count", default=3, show_default=True, help="Simulated servers.")
 @click.option("--headless", is_flag=True, help="Print progress instead of opening the dashboard.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
-def demo(count: int, headless: bool, out: Path | None) -> None:
-    """See it work with no GPU: a simulated fleet running the bundled sweep."""
+@click.option(
+    "--speed",
+    type=float,
+    help="Scale the simulated costs (default 1 in the dashboard, 0.05 headless).",
+)
+def demo(count: int, headless: bool, out: Path | None, speed: float | None) -> None:
+    """See it work with no GPU: a simulated fleet running the bundled sampler shootout.
+
+    Opens the dashboard in a terminal; prints progress when --headless or piped.
+    """
     from .demo import run_demo
 
     interactive = not headless and sys.stdout.isatty()
-    raise SystemExit(_run(lambda: run_demo(count=count, dashboard=interactive, out_dir=out)))
+    raise SystemExit(
+        _run(lambda: run_demo(count=count, dashboard=interactive, out_dir=out, speed=speed))
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """``comfyfleet demo``: the whole product against a simulated fleet, no GPU needed.
 
 Starts a few simulators of different speeds (so the pull-based dispatch visibly
-gives the fast one more work), runs the bundled model-free sweep across them,
+gives the fast one more work), runs the bundled sampler shootout across them
+(KSampler progress, previews, checkpoint loads and VRAM moving on the cards),
 and leaves a real report and real PNGs behind.
 """
 
@@ -47,16 +48,25 @@ def _default_out() -> Path:
     return Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-async def run_demo(*, count: int = 3, dashboard: bool = True, out_dir: Path | None = None) -> int:
+async def run_demo(
+    *,
+    count: int = 3,
+    dashboard: bool = True,
+    out_dir: Path | None = None,
+    speed: float | None = None,
+) -> int:
+    """Run the demo; ``speed`` scales the simulators' costs (default: watchable in the
+    dashboard, quick headless)."""
     from rich.console import Console
 
     from .console import sweep_progress
     from .runner import run_sweep
 
-    spec = bundled("model_free_sweep.yaml")
+    spec = bundled("sampler_shootout.yaml")
     out = out_dir or _default_out()
     console = Console(stderr=True)
-    async with demo_fleet(count) as servers:
+    scale = speed if speed is not None else (1.0 if dashboard else 0.05)
+    async with demo_fleet(count, speed_scale=scale) as servers:
         console.print(
             f"[bold]comfyfleet demo[/]: {count} simulated ComfyUI servers "
             + ", ".join(s.url for s in servers)
@@ -67,9 +77,7 @@ async def run_demo(*, count: int = 3, dashboard: bool = True, out_dir: Path | No
 
             return await run_sweep_in_dashboard(spec, servers=servers, out_dir=out)
         with sweep_progress(console, "demo") as bar:
-            result = await run_sweep(
-                spec, servers=[s.url for s in servers], out_dir=out, on_progress=bar.update
-            )
+            result = await run_sweep(spec, servers=servers, out_dir=out, on_progress=bar.update)
     progress = result.progress
     console.print(
         f"{progress.done} runs succeeded, {progress.failed} failed. "

@@ -55,6 +55,7 @@ class RunLike(Protocol):
 class ServerProgress:
     """One server's share of a sweep."""
 
+    name: str = ""
     done: int = 0
     failed: int = 0
     running: int = 0
@@ -245,7 +246,7 @@ class Sweep:
             total=total,
             started=now,
             now=now,
-            servers={c.url: ServerProgress() for c in self.connections},
+            servers={c.url: ServerProgress(name=c.server.name) for c in self.connections},
         )
         self._last_parquet = time.monotonic()
 

@@ -6,6 +6,7 @@ and the app hands the latest one down. Hidden while no sweep runs.
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,7 +25,7 @@ __all__ = ["SweepPanel", "sweep_headline"]
 def sweep_headline(p: SweepProgress) -> str:
     rate = f"{p.rate * 60:.1f}/min" if p.rate else "—/min"
     if p.finished:
-        eta = "finished"
+        eta = f"stopped, {p.remaining} not run" if p.remaining else "finished"
     elif p.stopping:
         eta = f"stopping, {p.running} running"
     else:
@@ -36,26 +37,30 @@ def sweep_headline(p: SweepProgress) -> str:
     )
 
 
-def _per_server(p: SweepProgress) -> Table:
+def _per_server(p: SweepProgress) -> Group:
     table = Table.grid(padding=(0, 2))
     table.add_column("server", no_wrap=True, overflow="ellipsis", max_width=28)
     table.add_column("done", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("running", justify="right")
     table.add_column("rate", justify="right")
-    table.add_column("latest", no_wrap=True, overflow="ellipsis")
-    newest = [path.name for path in reversed(p.latest_outputs)]
-    for index, (url, counts) in enumerate(p.servers.items()):
+    table.add_column("note", no_wrap=True, overflow="ellipsis")
+    for url, counts in p.servers.items():
         per_second = p.server_rate(url)
+        note = f"retried {counts.retried}: {counts.last_error}" if counts.retried else ""
         table.add_row(
-            url.split("://", 1)[-1],
+            counts.name or url.split("://", 1)[-1],
             f"{counts.done} done",
             Text(f"{counts.failed} failed", style="red" if counts.failed else ""),
             f"{counts.running} running",
             f"{per_second * 60:.1f}/min" if per_second else "—",
-            newest[index] if index < len(newest) else "",
+            Text(note, style="yellow"),
         )
-    return table
+    newest = Text(no_wrap=True, overflow="ellipsis")
+    if p.latest_outputs:
+        newest.append("newest ", style="dim")
+        newest.append(", ".join(path.name for path in reversed(p.latest_outputs[-3:])))
+    return Group(table, newest)
 
 
 class SweepPanel(Widget):
