@@ -442,9 +442,14 @@ class ComfyClient:
         except (OSError, websockets.exceptions.WebSocketException) as exc:
             raise ServerUnreachable(f"websocket {uri} failed: {exc}", server=self.url) from exc
         # Must be the first message: it switches previews to type 4 frames (PROTOCOL 6.4).
-        await socket.send(
-            json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
-        )
+        flags = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+        try:
+            await socket.send(json.dumps(flags))
+        except websockets.exceptions.ConnectionClosed as exc:
+            await socket.close()
+            raise ServerUnreachable(
+                f"websocket {uri} closed at once: {exc}", server=self.url
+            ) from exc
         return socket
 
     async def events(

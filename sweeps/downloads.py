@@ -19,6 +19,7 @@ from .models import OutputFile
 __all__ = ["download_outputs", "local_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def local_name(run_index: int, file: OutputFile) -> str:
@@ -29,7 +30,7 @@ def local_name(run_index: int, file: OutputFile) -> str:
     """
     base = PureWindowsPath(PurePosixPath(file.filename).name).name
     safe = _UNSAFE.sub("_", base).lstrip(".") or "output"
-    node = _UNSAFE.sub("_", file.node_id) or "x"
+    node = _UNSAFE_ID.sub("_", file.node_id) or "x"
     return f"{run_index:05d}-{node}-{safe}"[:200]
 
 

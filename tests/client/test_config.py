@@ -1,0 +1,79 @@
+"""Servers behind proxies: path prefixes, https, headers, and the websocket URL that follows."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from sweeps.client import ComfyClient
+from sweeps.config import ServerConfig, expand_env
+from sweeps.errors import RequestRejected, SpecError
+
+
+@pytest.mark.parametrize(
+    ("given", "url", "ws"),
+    [
+        ("127.0.0.1:8188", "http://127.0.0.1:8188", "ws://127.0.0.1:8188/ws?clientId=c"),
+        ("http://gpu1:8188/", "http://gpu1:8188", "ws://gpu1:8188/ws?clientId=c"),
+        ("https://host/comfy/", "https://host/comfy", "wss://host/comfy/ws?clientId=c"),
+        ("https://host/a/b", "https://host/a/b", "wss://host/a/b/ws?clientId=c"),
+    ],
+)
+def test_urls(given: str, url: str, ws: str) -> None:
+    server = ServerConfig(given)
+    assert server.url == url
+    assert server.ws_url("c") == ws
+
+
+@pytest.mark.parametrize("bad", ["ftp://host", "http://", "://"])
+def test_bad_urls_are_spec_errors(bad: str) -> None:
+    with pytest.raises(SpecError, match="expected http"):
+        ServerConfig(bad)
+
+
+def test_headers_stay_out_of_reprs() -> None:
+    server = ServerConfig("https://h", headers={"Authorization": "Bearer secret"})
+    assert "secret" not in repr(server)
+
+
+def test_env_expansion_names_the_missing_variable() -> None:
+    assert expand_env("Bearer ${TOKEN}", env={"TOKEN": "t"}) == "Bearer t"
+    with pytest.raises(SpecError, match="COMFY_TOKEN is not set.*servers.yaml"):
+        expand_env("${COMFY_TOKEN}", where="servers.yaml", env={})
+
+
+async def test_requests_go_below_the_prefix_with_the_headers() -> None:
+    """A reverse proxy serving ComfyUI under /comfy, needing a token."""
+    seen: list[web.Request] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request)
+        if request.headers.get("Authorization") != "Bearer t":
+            return web.Response(status=401)
+        if request.method == "POST":
+            body = await request.json()
+            assert body["client_id"] == "me"
+            return web.json_response({"prompt_id": "p", "number": 1, "node_errors": {}})
+        return web.json_response({"exec_info": {"queue_remaining": 3}})
+
+    app = web.Application()
+    app.router.add_route("*", "/comfy/prompt", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        server = ServerConfig(
+            f"http://127.0.0.1:{port}/comfy/", headers={"Authorization": "Bearer t"}
+        )
+        async with ComfyClient(server, client_id="me") as client:
+            assert await client.queue_remaining() == 3
+            assert (await client.queue_prompt({"1": {}})).prompt_id == "p"
+        async with ComfyClient(f"http://127.0.0.1:{port}/comfy") as anonymous:
+            with pytest.raises(RequestRejected) as caught:
+                await anonymous.queue_remaining()
+            assert caught.value.status == 401
+    finally:
+        await runner.cleanup()
+    assert [r.path for r in seen] == ["/comfy/prompt"] * 3
