@@ -142,7 +142,7 @@ async def _headless_sweep(
     from rich.console import Console
 
     from .console import sweep_progress
-    from .runner import run_sweep
+    from .runner import check_plan, plan_sweep, run_planned
     from .scheduler import Sweep
 
     console = Console(stderr=True)
@@ -176,10 +176,14 @@ async def _headless_sweep(
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        with sweep_progress(console, spec.stem) as bar:
-            result = await run_sweep(
-                spec,
-                servers=servers,
+        # Every check happens before the progress bar: bad input reads as one message.
+        plan = await plan_sweep(spec, servers=servers)
+        check_plan(plan)
+        for warning in plan.preflight.warnings() if plan.preflight else ():
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        with sweep_progress(console, plan.spec.name) as bar:
+            result = await run_planned(
+                plan,
                 out_dir=out,
                 depth=depth,
                 on_progress=bar.update,

@@ -19,7 +19,7 @@ from typing import Any
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
-from .errors import FleetError, SpecError
+from .errors import FleetError, ServerUnreachable
 from .grid import Grid
 from .preflight import Preflight, check_grid
 from .report import ReportWriter
@@ -145,10 +145,13 @@ async def run_sweep(
 
 
 def check_plan(plan: Plan) -> None:
-    """Raise :class:`SpecError` if ``plan`` cannot run: the errors ``plan`` prints."""
+    """Raise if ``plan`` cannot run: :class:`SpecError` for what the spec asks that no
+    server can serve, :class:`ServerUnreachable` when no server answered."""
     if plan.preflight is None:
         details = "; ".join(f"{url}: {why}" for url, why in plan.unreachable.items())
-        raise SpecError(f"no server is reachable ({details})", path=str(plan.spec.path))
+        raise ServerUnreachable(
+            f"no server is reachable ({details})", server=next(iter(plan.unreachable), "")
+        )
     plan.preflight.raise_for_errors(str(plan.spec.path))
 
 

@@ -5,6 +5,7 @@ They use only built-in, model-free nodes, so a CPU-only ComfyUI runs them in sec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -36,8 +37,6 @@ async def test_facts() -> None:
 
 
 async def test_run_and_reject() -> None:
-    import asyncio
-
     workflow = json.loads((REPO / "sample_workflows" / "model_free.json").read_text())
     workflow["2"]["inputs"]["seed"] = int.from_bytes(os.urandom(4), "big")
     conn = ServerConnection(URL)

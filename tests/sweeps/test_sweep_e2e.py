@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sweeps.errors import SpecError
+from sweeps.errors import ServerUnreachable, SpecError
 from sweeps.report import JOURNAL_NAME, load_report, report_metadata
 from sweeps.runner import run_sweep
 from sweeps.simulator import SimConfig, Simulator
@@ -127,7 +127,7 @@ async def test_no_reachable_server_is_an_error(tmp_path: Path) -> None:
     spec = _spec(tmp_path, GRID)
     async with fleet(0.0) as sims:
         url = sims[0].url
-    with pytest.raises(SpecError, match="no server is reachable"):
+    with pytest.raises(ServerUnreachable, match="no server is reachable"):
         await run_sweep(spec, servers=[url])
 
 
