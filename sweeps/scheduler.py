@@ -183,6 +183,17 @@ class _Pool:
         return [item[0] for item in self._back]
 
 
+def _identity(run: RunLike) -> dict[str, Any]:
+    """The report fields that say which run a record is."""
+    return {
+        "run_id": run.run_id,
+        "run_index": run.run_index,
+        "workflow": run.workflow_name,
+        "repeat": run.repeat,
+        "params": dict(run.params),
+    }
+
+
 @dataclass
 class _Live:
     """A run submitted to a server and not yet finished."""
@@ -411,11 +422,7 @@ class Sweep:
         exec_s = outcome.exec_seconds
         queue_s = max(0.0, total_s - exec_s) if exec_s is not None else None
         return RunRecord(
-            run_id=run.run_id,
-            run_index=run.run_index,
-            workflow=run.workflow_name,
-            repeat=run.repeat,
-            params=dict(run.params),
+            **_identity(run),
             status=status,
             server=live.conn.url,
             prompt_id=outcome.prompt_id,
@@ -444,11 +451,7 @@ class Sweep:
         if isinstance(exc, PromptRejected) and exc.node_errors:
             node = exc.node_errors[0].node_id
         return RunRecord(
-            run_id=run.run_id,
-            run_index=run.run_index,
-            workflow=run.workflow_name,
-            repeat=run.repeat,
-            params=dict(run.params),
+            **_identity(run),
             status=status,  # type: ignore[arg-type]
             server=url,
             attempts=attempts,
