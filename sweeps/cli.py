@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -228,10 +228,10 @@ def sim(
     speed: float,
     previews: bool,
     crystools: bool,
-    device: str,
+    device: Literal["cuda", "cpu"],  # click.Choice keeps it to these
     vram_gb: float,
     data_dir: Path | None,
-    cache: str,
+    cache: Literal["classic", "none"],
     seed: int,
     object_info: Path | None,
 ) -> None:
@@ -246,10 +246,10 @@ def sim(
         speed=speed,
         previews=previews,
         crystools=crystools,
-        device_type=device,  # type: ignore[arg-type]
+        device_type=device,
         vram_total=int(vram_gb * GIB),
         data_dir=data_dir,
-        cache=cache,  # type: ignore[arg-type]
+        cache=cache,
         seed=seed,
         object_info_path=object_info,
     )

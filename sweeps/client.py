@@ -18,9 +18,9 @@ import json
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import websockets
@@ -58,6 +58,8 @@ __all__ = ["ComfyClient"]
 # Previews are small, but SaveImageWebsocket sends full-size PNGs over /ws.
 _WS_MAX_FRAME = 64 * 1024 * 1024
 _USER_AGENT = "comfyfleet"
+
+_T = TypeVar("_T")
 
 
 class _State(enum.Enum):
@@ -187,12 +189,13 @@ class ComfyClient:
     async def _get_json(self, path: str, params: Mapping[str, object] | None = None) -> Any:
         return self._json(await self._request("GET", path, params=params))
 
-    def _parse(self, what: str, parser: Any, *args: Any) -> Any:
+    def _parse(self, what: str, parser: Callable[[Any], _T], body: Any) -> _T:
+        """``parser(body)``, with a malformed ``body`` reported as :class:`ProtocolError`."""
         try:
-            return parser(*args)
+            return parser(body)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ProtocolError(
-                f"unexpected {what} answer: {exc!r}", server=self.url, payload=args[-1]
+                f"unexpected {what} answer: {exc!r}", server=self.url, payload=body
             ) from exc
 
     # -- execution ----------------------------------------------------------
@@ -300,7 +303,9 @@ class ComfyClient:
         body = await self._get_json(f"/history/{prompt_id}")
         if not body:
             return None
-        return self._parse("GET /history/{id}", HistoryEntry.from_json, prompt_id, body[prompt_id])
+        return self._parse(
+            "GET /history/{id}", lambda b: HistoryEntry.from_json(prompt_id, b[prompt_id]), body
+        )
 
     async def delete_history(self, prompt_ids: Sequence[str]) -> None:
         await self._request("POST", "/history", json_body={"delete": list(prompt_ids)})

@@ -30,6 +30,7 @@ from itertools import product
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
+    from sweeps.scheduler import RunLike
     from sweeps.spec import Axis, Block, Combination, SweepSpec
 
 __all__ = [
@@ -384,8 +385,11 @@ class Grid(Sequence[Run]):
                     yield self._grid_run(b, digits, repeat, index)
                     index += 1
 
-    def prompt_for(self, run: Run) -> dict[str, Any]:
-        """The API-format prompt for ``run``: its workflow with its params applied."""
+    def prompt_for(self, run: RunLike) -> dict[str, Any]:
+        """The API-format prompt for ``run``: its workflow with its params applied.
+
+        Any :class:`~sweeps.scheduler.RunLike` will do, so it is the scheduler's ``prompt_for``.
+        """
         return self.workflows[run.workflow_name].apply(run.params)
 
     def values_by_address(self, workflow_name: str | None = None) -> dict[str, Sequence[Any]]:

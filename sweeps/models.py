@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from .errors import InputIssue, NodeIssues
 from .schema import NodeSchema
@@ -17,6 +17,7 @@ from .schema import NodeSchema
 __all__ = [
     "Device",
     "HistoryEntry",
+    "Outcome",
     "OutputFile",
     "PromptQueued",
     "QueueItem",
@@ -28,6 +29,9 @@ __all__ = [
     "parse_node_errors",
     "with_combo_options",
 ]
+
+Outcome = Literal["success", "failed", "interrupted"]
+"""How a finished prompt ended, from its history entry or its websocket events."""
 
 
 def parse_input_issue(raw: Mapping[str, Any]) -> InputIssue:
@@ -248,7 +252,7 @@ class HistoryEntry:
         return None
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         """``success``, ``failed`` or ``interrupted``."""
         if self.status_str == "success":
             return "success"

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import NodeIssues, SpecError
 from .grid import DecimalRange, Grid
 from .models import parse_node_errors, with_combo_options
 from .schema import NodeSchema
 from .validation import validate_prompt
+
+if TYPE_CHECKING:
+    from .scheduler import RunLike
 
 __all__ = ["Preflight", "ValueProblem", "check_grid"]
 
@@ -42,6 +45,10 @@ class Preflight:
     problems: tuple[ValueProblem, ...] = ()
     unusable: Mapping[tuple[str, str], str] = field(default_factory=dict)
     """(workflow, server) -> why that server cannot run that workflow at all."""
+    _bad: dict[tuple[str, str, str], set[str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """(workflow, server, address) -> the refused values' keys; built from ``problems``."""
 
     def __post_init__(self) -> None:
         bad: dict[tuple[str, str, str], set[str]] = {}
@@ -49,12 +56,11 @@ class Preflight:
             bad.setdefault((p.workflow, p.server, p.address), set()).add(_key(p.value))
         object.__setattr__(self, "_bad", bad)
 
-    def eligible(self, run: Any, server: str) -> bool:
+    def eligible(self, run: RunLike, server: str) -> bool:
         if (run.workflow_name, server) in self.unusable:
             return False
-        bad: dict[tuple[str, str, str], set[str]] = self._bad  # type: ignore[attr-defined]
         for address, value in run.params.items():
-            refused = bad.get((run.workflow_name, server, address))
+            refused = self._bad.get((run.workflow_name, server, address))
             if refused and _key(value) in refused:
                 return False
         return True

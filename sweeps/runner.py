@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from .client import ComfyClient
 from .config import ServerConfig
@@ -24,6 +23,7 @@ from .grid import Grid
 from .preflight import Preflight, check_grid
 from .report import ReportWriter
 from .scheduler import Sweep, SweepProgress
+from .schema import NodeSchema
 from .servers_file import discover_servers
 from .spec import SweepSpec, load_spec
 
@@ -83,17 +83,15 @@ def sweep_servers(spec: SweepSpec, cli: Sequence[str | ServerConfig] = ()) -> li
     return discover_servers()
 
 
-async def _server_facts(
-    server: ServerConfig,
-) -> tuple[dict[str, Any] | None, str | None, str | None]:
-    """(schemas, ComfyUI version, error) for one server."""
+async def _server_facts(server: ServerConfig) -> tuple[dict[str, NodeSchema], str | None] | str:
+    """(schemas, ComfyUI version) for one server, or the error that kept them from us."""
     async with ComfyClient(server) as client:
         try:
             schemas = await client.object_info()
             stats = await client.system_stats()
         except FleetError as exc:
-            return None, None, str(exc)
-    return schemas, stats.system.comfyui_version, None
+            return str(exc)
+    return schemas, stats.system.comfyui_version
 
 
 async def plan_sweep(
@@ -112,11 +110,12 @@ async def plan_sweep(
     versions: dict[str, str | None] = {}
     if check_servers:
         facts = await asyncio.gather(*(_server_facts(s) for s in configs))
-        schemas_by_server = {}
-        for server, (schemas, comfy_version, error) in zip(configs, facts, strict=True):
-            if error is not None:
-                unreachable[server.url] = error
+        schemas_by_server: dict[str, dict[str, NodeSchema]] = {}
+        for server, fact in zip(configs, facts, strict=True):
+            if isinstance(fact, str):
+                unreachable[server.url] = fact
                 continue
+            schemas, comfy_version = fact
             schemas_by_server[server.url] = schemas
             versions[server.url] = comfy_version
         if schemas_by_server:
@@ -183,7 +182,7 @@ async def run_planned(
             grid,
             total=len(grid),
             name=spec.name,
-            prompt_for=grid.prompt_for,  # type: ignore[arg-type]
+            prompt_for=grid.prompt_for,
             servers=servers,
             report=report,
             eligible=plan.preflight.eligible,

@@ -30,7 +30,7 @@ from .config import ServerConfig
 from .connection import ServerConnection
 from .downloads import download_outputs
 from .errors import FleetError, PromptRejected, RequestRejected, ServerFailed, TransportError
-from .report import ReportWriter, RunRecord
+from .report import ReportWriter, RunRecord, Status
 from .tracking import PromptOutcome, PromptTracker
 
 __all__ = ["RunLike", "ServerProgress", "Sweep", "SweepProgress"]
@@ -144,13 +144,13 @@ class _Pool:
                 del self._back[i]
                 return item
         while not self._exhausted:
-            run = next(self._fresh, None)
-            if run is None:
+            fresh = next(self._fresh, None)
+            if fresh is None:
                 self._exhausted = True
                 break
-            if eligible(run, server):
-                return run, 0, frozenset()
-            self._back.append((run, 0, frozenset()))
+            if eligible(fresh, server):
+                return fresh, 0, frozenset()
+            self._back.append((fresh, 0, frozenset()))
         return None
 
     async def take(
@@ -445,14 +445,14 @@ class Sweep:
         )
 
     def _failure(
-        self, run: RunLike, attempts: int, url: str, exc: FleetError, *, status: str
+        self, run: RunLike, attempts: int, url: str, exc: FleetError, *, status: Status
     ) -> RunRecord:
         node = None
         if isinstance(exc, PromptRejected) and exc.node_errors:
             node = exc.node_errors[0].node_id
         return RunRecord(
             **_identity(run),
-            status=status,  # type: ignore[arg-type]
+            status=status,
             server=url,
             attempts=attempts,
             submitted_at=datetime.now(UTC),

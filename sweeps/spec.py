@@ -142,6 +142,7 @@ class _SpecReader(ValueReader):
             raise self.fail(
                 f"name must be a short text without slashes, got {name!r}", line_of(data, "name")
             )
+        raw_blocks: Sequence[object]
         if "blocks" in data:
             raw_blocks = self.sequence(data, "blocks", "a list of blocks (each a mapping)")
             lines = raw_blocks.item_lines

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from .events import (
     Event,
@@ -25,11 +25,9 @@ from .events import (
     ExecutionSuccess,
     ProgressState,
 )
-from .models import HistoryEntry, OutputFile, output_files
+from .models import HistoryEntry, Outcome, OutputFile, output_files
 
 __all__ = ["NodeTiming", "PromptOutcome", "PromptTracker"]
-
-Outcome = Literal["success", "failed", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -183,7 +181,7 @@ class PromptTracker:
             error_message = f"interrupted at node {self.error.node_id} ({self.error.node_type})"
             error_node = self.error.node_id
         if history is not None:
-            status = history.outcome  # type: ignore[assignment]
+            status = history.outcome
             outputs = history.files
             cached = history.cached_nodes or cached
             started_at = _from_ms(history.started_ms) or started_at

@@ -23,9 +23,15 @@ __all__ = ["Catalog", "load_object_info"]
 def load_object_info(path: Path | None = None) -> dict[str, Any]:
     """The raw ``/object_info`` JSON: the file at ``path``, or the packaged trimmed copy."""
     if path is not None:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    data = resources.files("sweeps.simulator").joinpath("data/object_info.json")
-    return json.loads(data.read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        text = (
+            resources.files("sweeps.simulator")
+            .joinpath("data/object_info.json")
+            .read_text(encoding="utf-8")
+        )
+    info: dict[str, Any] = json.loads(text)
+    return info
 
 
 class Catalog:

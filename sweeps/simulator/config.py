@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["GIB", "NodeCosts", "SimConfig"]
 
@@ -102,9 +102,9 @@ class SimConfig:
     max_image_side: int = 2048
     """Generated images are clamped to this many pixels a side to keep memory small."""
 
-    def with_changes(self, **changes: object) -> SimConfig:
+    def with_changes(self, **changes: Any) -> SimConfig:
         """A copy with some knobs changed (``dataclasses.replace``)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
     def scaled_seconds(self, ms: float) -> float:
         return max(0.0, ms * self.speed / 1000.0)

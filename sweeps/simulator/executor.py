@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PIL import Image
@@ -104,8 +104,9 @@ class _NodeContext:
         self._run = run
         self.node_id = node_id
         self.class_type = class_type
-        self.prompt = run.prompt
-        self.extra_data = run.extra_data
+        # Read-only views: the NodeContext protocol hands behaviours Mappings.
+        self.prompt: Mapping[str, Any] = run.prompt
+        self.extra_data: Mapping[str, Any] = run.extra_data
         self.config = executor.config
         self.files = executor.files
         self.memory = executor.memory
@@ -225,7 +226,7 @@ class Executor:
         if run.client_id is not None or broadcast:
             self.hub.send(event, data, run.client_id)
 
-    def _is_changed(self, class_type: str, inputs: dict[str, Any]) -> object:
+    def _is_changed(self, class_type: str, inputs: Mapping[str, Any]) -> object:
         if class_type in ("LoadImage", "LoadImageMask") and isinstance(inputs.get("image"), str):
             path = self.files.annotated_path(inputs["image"])
             return path.stat().st_mtime_ns if path.is_file() else None
@@ -250,16 +251,16 @@ class Executor:
             is_cached=lambda n: self.cache.get(n) is not None or n in run.outputs,
             is_output=lambda n: schemas[run.prompt[n]["class_type"]].output_node,
         )
-        for node_id in run.item.outputs_to_execute:
-            order.add_node(node_id)
+        for output_id in run.item.outputs_to_execute:
+            order.add_node(output_id)
         try:
             while not order.is_empty():
-                node_id = order.stage()
-                if node_id is None:
+                staged = order.stage()
+                if staged is None:
                     raise _NodeFailure(
                         next(iter(order.pending)), RuntimeError("Dependency cycle detected"), {}
                     )
-                await self._execute_node(run, node_id)
+                await self._execute_node(run, staged)
                 order.complete()
         except Interrupted:
             run.success = False

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.errors import PromptRejected, RequestRejected, ServerFailed
+from sweeps.errors import PromptRejected, ProtocolError, RequestRejected, ServerFailed
 from sweeps.models import OutputFile
 from tests.traces import HttpExchange, load_trace, traces_dir
 
@@ -92,6 +92,23 @@ async def test_history_entries_parse(replay_client) -> None:
     assert entry.outputs_to_execute == ("3",)
     assert entry.message("execution_error")["exception_type"] == "RuntimeError"
     assert entry.started_ms is not None and entry.finished_ms is not None
+
+
+async def test_history_entry_under_another_id_is_a_protocol_error(replay_client) -> None:
+    exchange = load_trace("run_execution_error").http("GET", "/history")[0]
+    prompt_id = exchange.path.rsplit("/", 1)[1]
+    wrong = HttpExchange(
+        exchange.ms,
+        "GET",
+        "/history/someone-else",
+        exchange.request,
+        200,
+        {prompt_id: exchange.response[prompt_id]},
+    )
+    client, _ = replay_client([wrong])
+    with pytest.raises(ProtocolError) as caught:
+        await client.get_history_entry("someone-else")
+    assert "GET /history/{id}" in str(caught.value)
 
 
 async def test_successful_history_lists_output_files(replay_client) -> None:
