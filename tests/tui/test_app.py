@@ -36,8 +36,7 @@ def workflow(seed: int, steps: int = 8) -> dict[str, Any]:
 
 def card_text(app: FleetApp, url: str) -> str:
     card = next(c for c in app.screen.query(ServerCard) if c.url == url)
-    labels = " | ".join(str(label.render()) for label in card.query(Label))
-    return f"{card.border_title} [{card.border_subtitle}] {labels}"
+    return card.plain
 
 
 async def actions_done(app: FleetApp) -> None:

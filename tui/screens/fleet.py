@@ -2,9 +2,11 @@
 
 The screen watches the app's ``fleet`` and ``now`` reactives and pushes each
 changed server's snapshot down into its card; cards that did not change are not
-touched. Columns follow the terminal width; when the cards would not fit the
-screen, they switch to a compact form (``-compact``) that keeps the gauges and
-the running node and drops the rest.
+touched, and cards scrolled out of view (or under another screen) are told so
+(``ServerCard.offscreen``) and skip their redraws until they are seen again.
+Columns follow the terminal width; when the cards would not fit the screen,
+they switch to a compact form (``-compact``) that keeps the gauges and the
+running node and drops the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
-from textual.events import Resize
+from textual.events import Resize, ScreenResume, ScreenSuspend
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Label
@@ -23,12 +25,40 @@ from sweeps.state import FleetSnapshot
 from ..widgets.server_card import ServerCard
 from ..widgets.sweep_panel import SweepPanel
 
-__all__ = ["FleetScreen", "fleet_summary"]
+__all__ = ["FleetScreen", "SteadyFooter", "fleet_summary"]
 
 CARD_WIDTH = 40
 """Minimum width of a card column, in cells."""
 CARD_HEIGHT = 7
 """Height of a full card; see ``ServerCard.DEFAULT_CSS``."""
+COMPACT_CARD_HEIGHT = 4
+"""Height of a ``-compact`` card."""
+
+
+class SteadyFooter(Footer):
+    """A Footer that rebuilds only when the keys it shows change.
+
+    Textual's Footer remounts all its keys whenever the bindings are refreshed,
+    which includes every focus change; that remount and the screen-wide layout it
+    causes cost more than the rest of a keypress. Moving between cards leaves the
+    shown keys as they were, so here it costs nothing.
+    """
+
+    _shown: tuple[object, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        # Everything but the namespace (which node holds the binding): that changes
+        # with the focus but not what the footer draws.
+        shown = tuple(
+            (key, binding, enabled, tooltip)
+            for key, (_, binding, enabled, tooltip) in screen.active_bindings.items()
+        )
+        will_recompose = screen.app.app_focus and self.is_attached and screen is self.screen
+        if will_recompose and shown == self._shown:
+            return
+        if will_recompose:
+            self._shown = shown
+        super().bindings_changed(screen)
 
 
 def fleet_summary(fleet: FleetSnapshot) -> str:
@@ -101,12 +131,14 @@ class FleetScreen(Screen[None]):
         yield SweepPanel(id="sweep")
         with VerticalScroll(id="cards-scroll"):
             yield Grid(id="cards")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.watch(self.app, "fleet", self._fleet_changed)
         self.watch(self.app, "now", self._now_changed, init=False)
         self.watch(self.app, "sweep", self._sweep_changed)
+        scroll = self.query_one("#cards-scroll", VerticalScroll)
+        self.watch(scroll, "scroll_y", self._sync_offscreen, init=False)
 
     @property
     def current_url(self) -> str | None:
@@ -157,6 +189,37 @@ class FleetScreen(Screen[None]):
     def _resized(self) -> None:
         self._relayout()
 
+    @on(ScreenSuspend)
+    def _suspended(self) -> None:
+        if self.app.screen.is_modal:
+            return  # a dialog: the cards still show (dimmed) around it
+        # Another screen covers this one: nothing here is seen until it comes back.
+        for card in self._cards.values():
+            card.offscreen = True
+
+    @on(ScreenResume)
+    def _resumed(self) -> None:
+        self._sync_offscreen()
+
+    def _sync_offscreen(self) -> None:
+        """Tell each card whether the scroll view shows it; hidden cards skip their redraws.
+
+        Arithmetic on the grid (rows of equal height, no vertical gutter), not a
+        compositor query, so it is cheap enough to run on every scroll step.
+        """
+        if not self.is_mounted or not self.is_current:
+            return
+        scroll = self.query_one("#cards-scroll", VerticalScroll)
+        height = scroll.scrollable_content_region.height
+        grid = self.query_one("#cards", Grid)
+        columns = grid.styles.grid_size_columns or 1
+        row_height = COMPACT_CARD_HEIGHT if grid.has_class("-compact") else CARD_HEIGHT
+        top = round(scroll.scroll_y)
+        first, last = top // row_height, (top + max(height, 1) - 1) // row_height
+        for index, card in enumerate(self._cards.values()):
+            # Before the first layout the height is 0: show everything.
+            card.offscreen = height > 0 and not first <= index // columns <= last
+
     def watch_compact(self) -> None:
         self._relayout()
 
@@ -175,6 +238,8 @@ class FleetScreen(Screen[None]):
         grid.set_class(compact, "-compact")
         for card in self._cards.values():
             card.set_class(compact, "-compact")
+        # Which cards the view shows is known once this layout is done.
+        self.call_after_refresh(self._sync_offscreen)
 
     # -- intent up --------------------------------------------------------
 

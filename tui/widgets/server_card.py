@@ -1,25 +1,35 @@
 """One server at a glance: link, versions, VRAM gauge and history, queue, running prompt.
 
 The card renders a :class:`~sweeps.state.ServerSnapshot` and nothing else; it
-never talks to a server. Its lines are built by the pure ``*_line`` functions
-below, so what a card says can be tested without an app. Each child widget is
-updated only when its text changes, because at 32 busy servers the cards are the
-hottest code in the dashboard.
+never talks to a server. It is ONE widget with no children: at 32 servers
+streaming progress, ten child widgets per card made Textual's layout and
+compositor the dashboard's main cost. :func:`card_lines` lays the card out as
+plain ``(text, part)`` runs, so what a card says can be tested without an app;
+the widget only maps each part to its component style (``server-card--*``,
+coloured in CSS).
+
+Drawing uses the line API: ``render_line`` keeps each content line's strip and
+a new snapshot repaints only the lines whose text changed (a progress step is
+one line of one card; border, gauge and sparkline are reused). Nothing a card
+does asks for a layout. While the fleet screen has scrolled a card out of view
+(``offscreen``) it does no work at all and catches up when it scrolls back in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from textual import on
-from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.content import Content
 from textual.events import Click
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Label, ProgressBar, Sparkline
 
 from sweeps.state import ServerSnapshot
 
@@ -27,13 +37,25 @@ from ..units import age, duration, gib, short_id
 
 __all__ = [
     "ServerCard",
+    "card_lines",
     "detail_line",
     "device_label",
     "facts_line",
+    "gauge",
     "load_line",
     "node_line",
+    "sparkline",
     "status_line",
 ]
+
+Run = tuple[str, str]
+"""A run of text and the part that styles it: ``""`` (plain) or a ``server-card--<part>`` name."""
+
+CAPTION_WIDTH = 5
+GAUGE_WIDTH = 10
+VRAM_TEXT_WIDTH = 13
+PROGRESS_WIDTH = 10
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def device_label(name: str) -> str:
@@ -94,15 +116,14 @@ def load_line(s: ServerSnapshot) -> str:
 
 
 def node_line(s: ServerSnapshot) -> str:
+    """The running node and its steps (``#3 KSampler «Sampler» 5/20``), or ``idle``."""
     running = s.running
     if running is None:
         return "idle"
     if running.node_id is None:
         return "running" if running.ours else "running (another client's prompt)"
     label = running.node.label() if running.node else "node"
-    steps = ""
-    if running.max:
-        steps = f" {running.value:.0f}/{running.max:.0f} {100 * running.value / running.max:.0f}%"
+    steps = f" {running.value:.0f}/{running.max:.0f}" if running.max else ""
     return f"#{running.node_id} {label}{steps}"
 
 
@@ -122,8 +143,107 @@ def detail_line(s: ServerSnapshot, now: float) -> str:
     return " · ".join(parts)
 
 
+def gauge(fraction: float | None, width: int) -> tuple[str, str]:
+    """A bar in half cells, ``width`` cells in all: the filled text and the track text."""
+    if width <= 0:
+        return "", ""
+    halves = round(max(0.0, min(1.0, fraction or 0.0)) * width * 2)
+    full, half = divmod(halves, 2)
+    filled = "━" * full + ("╸" if half else "")
+    return filled, "━" * (width - full - half)
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """Fractions (0 to 1) as block characters, newest on the right; the max of each bucket."""
+    if width <= 0 or not values:
+        return ""
+    if len(values) > width:
+        # ``width`` buckets over the whole window, like textual's Sparkline (max per bucket).
+        step = len(values) / width
+        values = [
+            max(values[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))])
+            for i in range(width)
+        ]
+    top = len(SPARK_BLOCKS) - 1
+    blocks = "".join(SPARK_BLOCKS[max(0, min(top, int(v * len(SPARK_BLOCKS))))] for v in values)
+    return blocks.rjust(width)
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells with an ellipsis, or padded to it."""
+    if width <= 0:
+        return ""
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return text.ljust(width)
+
+
+def _vram_row(s: ServerSnapshot, width: int) -> list[Run]:
+    filled, track = gauge(s.vram.last, GAUGE_WIDTH)
+    spark_width = width - CAPTION_WIDTH - GAUGE_WIDTH - VRAM_TEXT_WIDTH
+    return [
+        ("VRAM ", "caption"),
+        (filled, "gauge"),
+        (track, "track"),
+        (" " + _fit(vram_text(s), VRAM_TEXT_WIDTH - 1), ""),
+        (sparkline(s.vram.values, spark_width), "spark"),
+    ]
+
+
+def _prompt_row(s: ServerSnapshot, width: int) -> list[Run]:
+    running = s.running
+    text = node_line(s)
+    if running is None or not running.max:
+        return [(text, "")]
+    bar_width = PROGRESS_WIDTH + 1
+    filled, track = gauge(running.value / running.max, PROGRESS_WIDTH)
+    steps = f" {running.value:.0f}/{running.max:.0f}"
+    # Cut the node's name, never its step count.
+    label = text[: -len(steps)] if text.endswith(steps) else text
+    room = max(0, width - bar_width - len(steps))
+    if len(label) > room:
+        label = label[: max(0, room - 1)] + "…"
+    return [
+        ((label + steps).ljust(width - bar_width + 1), ""),
+        (filled, "progress"),
+        (track, "track"),
+    ]
+
+
+def card_lines(s: ServerSnapshot, now: float, width: int, *, compact: bool) -> list[list[Run]]:
+    """The card's content, ``width`` cells wide: five lines, or two when ``compact``.
+
+    Full: facts, VRAM gauge + history, load and queue (+ Crystools), the running
+    node with its progress, and the prompt or the last error. Compact keeps the
+    gauge and the running node.
+    """
+    vram = _vram_row(s, width)
+    prompt = _prompt_row(s, width)
+    if compact:
+        return [vram, prompt]
+    down = s.link in ("down", "reconnecting")
+    detail = detail_line(s, now)
+    return [
+        [(facts_line(s), "muted" if down else "")],
+        vram,
+        [(load_line(s), "")],
+        prompt,
+        [(detail, "error" if detail.startswith("✗") else "")],
+    ]
+
+
 class ServerCard(Widget, can_focus=True):
     """A bordered card for one server. Click or Enter opens it in depth."""
+
+    COMPONENT_CLASSES = {
+        "server-card--caption",
+        "server-card--muted",
+        "server-card--gauge",
+        "server-card--progress",
+        "server-card--track",
+        "server-card--spark",
+        "server-card--error",
+    }
 
     DEFAULT_CSS = """
     ServerCard {
@@ -132,18 +252,16 @@ class ServerCard(Widget, can_focus=True):
         border-title-align: left;
         border-subtitle-align: right;
         padding: 0 1;
-        Label { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-        Horizontal { height: 1; }
-        .caption { width: 5; color: $text-muted; }
-        #vram-bar { width: auto; }
-        #vram-bar Bar { width: 10; }
-        #vram-text { width: 13; padding-left: 1; }
-        #vram-spark { width: 1fr; }
-        #progress { width: auto; }
-        #progress Bar { width: 12; }
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         &.-compact { height: 4; }
-        &.-compact .full { display: none; }
-        &.-idle #progress { visibility: hidden; }
+        & > .server-card--caption { color: $text-muted; }
+        & > .server-card--muted { color: $text-muted; }
+        & > .server-card--gauge { color: $accent; }
+        & > .server-card--progress { color: $success; }
+        & > .server-card--track { color: $panel-lighten-1; }
+        & > .server-card--spark { color: $primary; }
+        & > .server-card--error { color: $error; }
     }
     """
 
@@ -155,78 +273,144 @@ class ServerCard(Widget, can_focus=True):
 
     snapshot: reactive[ServerSnapshot | None] = reactive(None, init=False, repaint=False)
     now: reactive[float] = reactive(0.0, init=False, repaint=False)
+    offscreen: reactive[bool] = reactive(False, init=False, repaint=False)
+    """Set by the screen while the card is scrolled out of view: changes wait until it is back."""
 
     def __init__(self, snapshot: ServerSnapshot, now: float, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.url = snapshot.url
-        self._texts: dict[str, str] = {}
-        self._vram_at: float | None = None
         self._ready = False
+        self._stale = False
+        self._classes_shown: frozenset[str] = frozenset()
+        self._lines: list[list[Run]] = []
+        """What each content line says now (``card_lines``)."""
+        self._lines_for: tuple[int, bool] = (-1, False)
+        """The (width, compact) ``_lines`` were laid out for."""
+        self._strips: dict[int, Strip] = {}
+        self._part_styles: dict[str, RichStyle] = {}
+        """Rendered content lines; one is dropped (and drawn again) only when its text changes."""
         self.set_reactive(ServerCard.snapshot, snapshot)
         self.set_reactive(ServerCard.now, now)
 
-    def compose(self) -> ComposeResult:
-        yield Label(id="facts", classes="full", markup=False)
-        with Horizontal(id="vram-row"):
-            yield Label("VRAM", classes="caption")
-            yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="vram-bar")
-            yield Label(id="vram-text", markup=False)
-            yield Sparkline([], id="vram-spark")
-        yield Label(id="load", classes="full", markup=False)
-        with Horizontal(id="prompt-row"):
-            yield Label(id="node", markup=False)
-            # No percentage label: its layout=True updates would re-lay out the whole
-            # screen on every progress step. The step counts are in the node label.
-            yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
-        yield Label(id="detail", classes="full", markup=False)
-
     def on_mount(self) -> None:
         self._ready = True
-        self._render_snapshot()
+        self._show()
 
     def watch_snapshot(self) -> None:
-        self._render_snapshot()
+        self._show()
 
     def watch_now(self) -> None:
+        self._show()
+
+    def watch_offscreen(self, offscreen: bool) -> None:
+        if not offscreen and self._stale:
+            self._show()
+
+    def notify_style_update(self) -> None:
+        # Focus, a state class or the theme changed: colours differ, so render every line again.
+        super().notify_style_update()
+        self._strips.clear()
+        self._part_styles.clear()
+
+    @property
+    def plain(self) -> str:
+        """Everything the card says, as one string (title, subtitle, lines)."""
         s = self.snapshot
-        if s is not None:
-            self.border_subtitle = status_line(s, self.now)
-            self._set("detail", detail_line(s, self.now))
+        if s is None:
+            return ""
+        lines = card_lines(s, self.now, 200, compact=self.has_class("-compact"))
+        body = " | ".join("".join(text for text, _ in line).rstrip() for line in lines)
+        return f"{s.name} [{status_line(s, self.now)}] {body}"
 
-    def _set(self, widget_id: str, text: str) -> None:
-        if self._texts.get(widget_id) != text:
-            self._texts[widget_id] = text
-            self.query_one(f"#{widget_id}", Label).update(text, layout=False)
-
-    def _render_snapshot(self) -> None:
+    def _show(self) -> None:
+        """Bring the card up to date, repainting only the lines whose text changed (no layout)."""
         s = self.snapshot
         if s is None or not self._ready:
             return
-        now = self.now
-        running = s.running
-        self.border_title = Text(s.name)
-        self.border_subtitle = status_line(s, now)
-        for link in ("connecting", "up", "reconnecting", "down"):
-            self.set_class(s.link == link, f"-{link}")
-        self.set_class(running is not None, "-busy")
-        self.set_class(running is None, "-idle")
-        self.set_class(s.last_error is not None, "-error")
-        self._set("facts", facts_line(s))
-        self._set("vram-text", vram_text(s))
-        self._set("load", load_line(s))
-        self._set("node", node_line(s))
-        self._set("detail", detail_line(s, now))
-        vram = s.vram.last
-        self.query_one("#vram-bar", ProgressBar).update(total=1, progress=vram or 0.0)
-        latest = s.vram.times[-1] if s.vram.times else None
-        if latest != self._vram_at:
-            self._vram_at = latest
-            self.query_one("#vram-spark", Sparkline).data = list(s.vram.values)
-        progress = self.query_one("#progress", ProgressBar)
-        if running is not None and running.max:
-            progress.update(total=running.max, progress=running.value)
-        else:
-            progress.update(total=1, progress=0)
+        if self.offscreen:
+            self._stale = True
+            return
+        self._stale = False
+        if self.border_title != s.name:
+            self.border_title = s.name
+        subtitle = status_line(s, self.now)
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+        classes = {f"-{s.link}"}
+        if s.running is not None:
+            classes.add("-busy")
+        if s.last_error is not None:
+            classes.add("-error")
+        shown = frozenset(classes)
+        if shown != self._classes_shown:
+            # Only on a state change: a class change restyles the card.
+            self.remove_class(*(self._classes_shown - shown))
+            self.add_class(*(shown - self._classes_shown))
+            self._classes_shown = shown
+        width = self.size.width
+        layout = (width, self.has_class("-compact"))
+        lines = card_lines(s, self.now, width, compact=layout[1])
+        if layout != self._lines_for or len(lines) != len(self._lines):
+            self._lines, self._lines_for = lines, layout
+            self._strips.clear()
+            self.refresh()
+            return
+        changed = [y for y, line in enumerate(lines) if line != self._lines[y]]
+        self._lines = lines
+        for y in changed:
+            self._strips.pop(y, None)
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def render_line(self, y: int) -> Strip:
+        """One content line, from the cache unless its text changed since it was drawn."""
+        width = self.size.width
+        layout = (width, self.has_class("-compact"))
+        if layout != self._lines_for and self.snapshot is not None:
+            self._lines = card_lines(self.snapshot, self.now, width, compact=layout[1])
+            self._lines_for = layout
+            self._strips.clear()
+        strip = self._strips.get(y)
+        if strip is None:
+            strip = self._line_strip(self._lines[y] if y < len(self._lines) else [], width)
+            self._strips[y] = strip
+        return strip
+
+    def _part_style(self, part: str) -> RichStyle:
+        style = self._part_styles.get(part)
+        if style is None:
+            visual = self.visual_style
+            if part:
+                visual += self.get_visual_style(f"server-card--{part}", partial=True)
+            style = self._part_styles[part] = visual.rich_style
+        return style
+
+    def _line_strip(self, line: list[Run], width: int) -> Strip:
+        """Segments straight from the runs: the hot path, so no Content/Visual round trip."""
+        plain = self._part_style("")
+        strip = Strip([Segment(text, self._part_style(part)) for text, part in line if text])
+        if strip.cell_length > width:
+            cut = list(strip.crop(0, width - 1))
+            cut.append(Segment("…", cut[-1].style if cut else plain))  # in the cut text's style
+            strip = Strip(Segment.simplify(cut))
+        return strip.extend_cell_length(width, plain)
+
+    def _line_content(self, line: list[Run], width: int) -> Content:
+        runs = [
+            (text, self.get_visual_style(f"server-card--{part}", partial=True)) if part else text
+            for text, part in line
+            if text
+        ]
+        return Content.assemble(*runs).truncate(width, ellipsis=True)
+
+    def render(self) -> Content:
+        """The whole card as one Content (the line API above is what draws it)."""
+        s = self.snapshot
+        if s is None:
+            return Content("")
+        width = self.size.width
+        lines = card_lines(s, self.now, width, compact=self.has_class("-compact"))
+        return Content("\n").join(self._line_content(line, width) for line in lines)
 
     @on(Click)
     def _clicked(self) -> None:
