@@ -124,7 +124,8 @@ class _Pool:
     The grid is consumed lazily, so a million-run sweep never sits in memory.
     """
 
-    def __init__(self, runs: Iterable[RunLike]) -> None:
+    def __init__(self, runs: Iterable[RunLike], servers: Sequence[str]) -> None:
+        self.servers = list(servers)
         self._fresh: Iterator[RunLike] = iter(runs)
         self._back: deque[tuple[RunLike, int, frozenset[str]]] = deque()
         self._exhausted = False
@@ -140,7 +141,13 @@ class _Pool:
                 del self._back[i]
                 return item
         for i, item in enumerate(self._back):
-            if eligible(item[0], server):
+            run, _, tried = item
+            # A run that failed here goes back here only once every server that
+            # could take it has failed it too: one dead server must not burn a
+            # run's attempts while healthy ones are busy.
+            if eligible(run, server) and all(
+                s in tried or not eligible(run, s) for s in self.servers
+            ):
                 del self._back[i]
                 return item
         while not self._exhausted:
@@ -287,7 +294,7 @@ class Sweep:
 
     async def run(self) -> SweepProgress:
         """Dispatch until every run has ended (or :meth:`stop`); returns the final progress."""
-        pool = _Pool(self._runs)
+        pool = _Pool(self._runs, [c.url for c in self.connections])
         try:
             async with asyncio.TaskGroup() as group:
                 listeners = [group.create_task(c.listen()) for c in self._own]

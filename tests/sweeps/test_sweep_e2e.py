@@ -214,3 +214,35 @@ async def test_stop_withdraws_queued_prompts_and_keeps_paid_work(
         assert set(statuses) == {"success"}
     # Nothing ran on the server that the report does not hold: withdrawn means never run.
     assert history == len(statuses)
+
+
+async def test_a_server_that_dies_mid_prompt_loses_no_run(tmp_path: Path) -> None:
+    """The dead server's prompt is retried elsewhere; every run ends in the report."""
+    from sweeps.connection import ServerConnection
+    from sweeps.grid import Grid
+    from sweeps.report import ReportWriter
+    from sweeps.scheduler import Sweep
+    from sweeps.spec import load_spec
+
+    grid = Grid(load_spec(_spec(tmp_path, GRID)))
+    async with fleet(0.0, 0.0) as sims:
+        sims[0].faults.die_on_class = "ImageBlur"
+        conns = [ServerConnection(s.url, poll_interval=0.05, give_up_after=0.5) for s in sims]
+        with ReportWriter(tmp_path / "out") as report:
+            sweep = Sweep(
+                grid, total=len(grid), prompt_for=grid.prompt_for, servers=conns, report=report
+            )
+            async with asyncio.TaskGroup() as group:
+                listeners = [group.create_task(c.listen()) for c in conns]
+                progress = await sweep.run()
+                for listener in listeners:
+                    listener.cancel()
+        for conn in conns:
+            await conn.client.aclose()
+    assert (progress.done, progress.failed) == (24, 0)
+    df = load_report(tmp_path / "out")
+    assert df.height == 24 and df["status"].unique().to_list() == ["success"]
+    retried = df.filter(pl.col("attempts") > 1)
+    assert retried.height >= 1
+    assert retried["server"].unique().to_list() == [sims[1].url]
+    assert progress.servers[sims[0].url].retried >= 1
