@@ -10,6 +10,7 @@ down to their widgets. No widget or handler awaits the network: actions run in
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -28,8 +29,9 @@ from sweeps.config import ServerConfig
 from sweeps.connection import ServerConnection
 from sweeps.errors import FleetError
 from sweeps.monitor import FleetMonitor
-from sweeps.runner import Plan, SweepResult, run_planned
+from sweeps.runner import Plan, SweepResult, check_plan, plan_sweep, run_planned
 from sweeps.scheduler import Sweep, SweepProgress
+from sweeps.spec import load_spec
 from sweeps.state import FleetSnapshot
 
 from .commands import FleetCommands
@@ -38,6 +40,7 @@ from .screens.add_server import AddServerScreen
 from .screens.confirm import ConfirmScreen
 from .screens.fleet import FleetScreen
 from .screens.server import ServerScreen
+from .screens.start_sweep import StartSweepScreen
 
 __all__ = ["FleetApp", "SweepJob"]
 
@@ -47,7 +50,7 @@ REFRESH_HZ = 10.0
 
 @dataclass(frozen=True)
 class SweepJob:
-    """A checked sweep for the dashboard to run (``sweep --tui``, ``demo``)."""
+    """A checked sweep for the dashboard to run (``sweep --tui``, ``demo``, or ``s``)."""
 
     plan: Plan
     out_dir: Path | None = None
@@ -61,6 +64,16 @@ class FleetApp(App[int]):
     COMMANDS = App.COMMANDS | {FleetCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave the dashboard"),
+        Binding(
+            "s",
+            "run_sweep",
+            "Sweep",
+            id="run-sweep",
+            # Off the footer (which keeps the keys for the focused server); the
+            # command palette lists it as "Run a sweep…".
+            show=False,
+            tooltip="Run a sweep spec on the watched servers",
+        ),
     ]
 
     fleet: reactive[FleetSnapshot] = reactive(
@@ -74,7 +87,7 @@ class FleetApp(App[int]):
     now: reactive[float] = reactive(0.0, init=False, repaint=False)
     """The wall clock, ticking once a second, for ages and elapsed times."""
     sweep: reactive[SweepProgress | None] = reactive(None, init=False, repaint=False)
-    """The running sweep's progress, when the dashboard was started by ``sweep --tui``."""
+    """The latest sweep's progress (``sweep --tui``, or one started here); None before any."""
 
     def __init__(
         self,
@@ -131,8 +144,13 @@ class FleetApp(App[int]):
         """Run the sweep on connections the monitor owns, so its prompts show on the cards.
 
         ComfyUI sends a prompt's events only to the client that queued it; a
-        second socket of the dashboard's own would see none of them.
+        second socket of the dashboard's own would see none of them. Each call
+        starts afresh, so a sweep can follow one that ended; the panel keeps the
+        last one's numbers until the new one reports.
         """
+        self.sweep_result = None
+        self._sweep = None
+        self._sweep_latest = None
         result = await run_planned(
             job.plan,
             out_dir=job.out_dir,
@@ -161,6 +179,63 @@ class FleetApp(App[int]):
     def _sweep_progress(self, progress: SweepProgress) -> None:
         # Called per run and per retry; the drain timer draws the latest one.
         self._sweep_latest = progress
+
+    @property
+    def sweep_running(self) -> bool:
+        """A sweep is being planned or runs (its worker has not finished)."""
+        return any(w.group in ("sweep", "sweep-plan") and not w.is_finished for w in self.workers)
+
+    def action_run_sweep(self) -> None:
+        """Ask for a spec and run it on the watched servers (binding ``s``, the palette)."""
+        if self.screen.is_modal:
+            return  # a dialog is open (maybe this one): finish it first
+        if self.sweep_running:
+            self.notify(
+                "A sweep is still running: wait for it to finish, or press q to stop it.",
+                title="Sweep running",
+                severity="warning",
+                markup=False,
+            )
+            return
+
+        def closed(started: bool | None) -> None:
+            if not started:
+                self.workers.cancel_group(self, "sweep-plan")
+
+        names = [self.server_name(s.url) for s in self.monitor.servers]
+        self.push_screen(StartSweepScreen(names), closed)
+
+    @on(StartSweepScreen.Submitted)
+    def _start_sweep_submitted(self, event: StartSweepScreen.Submitted) -> None:
+        if any(w.group == "sweep" and not w.is_finished for w in self.workers):
+            self.notify("A sweep is still running.", severity="warning", markup=False)
+            return
+        event.dialog.planning = True
+        self.plan_sweep_job(event.dialog, event.spec, event.out_dir)
+
+    @work(group="sweep-plan", exclusive=True, exit_on_error=False, description="plan sweep")
+    async def plan_sweep_job(
+        self, dialog: StartSweepScreen, spec_path: Path, out_dir: Path | None
+    ) -> None:
+        """Plan and check a sweep against the watched servers; start it, or say why not.
+
+        The watched servers win over the spec's own ``servers``: they are what the
+        user is looking at. On failure the dialog stays open with what was typed.
+        """
+        try:
+            spec = await asyncio.to_thread(load_spec, spec_path)
+            plan = await plan_sweep(spec, servers=self.monitor.servers)
+            check_plan(plan)
+        except FleetError as exc:
+            self.notify(str(exc), title=exc.title, severity="error", timeout=15, markup=False)
+            return
+        finally:
+            if dialog.is_attached:
+                dialog.planning = False
+        if dialog.is_attached:
+            dialog.pop_until_active()
+            dialog.dismiss(True)
+        self.run_sweep_job(SweepJob(plan, out_dir))
 
     @work(group="sweep-stop", exclusive=True, exit_on_error=False, description="stop sweep")
     async def stop_sweep(self, sweep: Sweep) -> None:

@@ -22,7 +22,7 @@ Command = tuple[str, Callable[[], object], str]
 
 
 class FleetCommands(Provider):
-    """Actions on servers: open, interrupt, clear queue, free memory, add, remove."""
+    """Actions on servers (open, interrupt, clear queue, free memory, add, remove) and sweeps."""
 
     def _commands(self) -> Iterator[Command]:
         from .screens.server import ServerScreen
@@ -40,6 +40,7 @@ class FleetCommands(Provider):
         else:
             urls = [s.url for s in app.fleet.servers]
             yield ("Add server", app.action_add_server, "Watch another ComfyUI server")
+        yield ("Run a sweep…", app.action_run_sweep, "Run a sweep spec on the watched servers")
         for url in urls:
             name = app.server_name(url)
             if not isinstance(screen, ServerScreen):

@@ -98,3 +98,13 @@ def test_sweep_panel(snap_compare):
         await _settle(pilot)
 
     assert snap_compare(mixed(2).app(), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_start_sweep_dialog(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the typed path names no file, wherever the tests run
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("s", *"sweeps/nightly.yaml")
+        await _settle(pilot)
+
+    assert snap_compare(mixed(2).app(), run_before=run_before)
