@@ -13,6 +13,7 @@ from sweeps.client import ComfyClient
 from sweeps.connection import ServerConnection
 from sweeps.errors import PromptRejected, ServerFailed, ServerUnreachable
 from sweeps.events import Executing, PreviewImage, Progress, SocketClosed, SocketOpened
+from sweeps.models import OutputFile
 from sweeps.simulator import SimConfig, Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -231,3 +232,27 @@ async def test_events_keep_flowing_after_a_reconnect(sim, abort: bool) -> None:
     assert (ids[0] != ids[1]) is abort
     # The outcome came from the websocket, not from polling: the new socket is not deaf.
     assert any(isinstance(e, Executing) and e.prompt_id == outcome.prompt_id for e in seen)
+
+
+async def test_history_delete_and_clear(conn) -> None:
+    first = await conn.run_prompt(MODEL_FREE)
+    second = await conn.run_prompt(_sleepy(steps=1, step_ms=1))
+    client = conn.client
+    assert [h.prompt_id for h in await client.get_history()] == [first.prompt_id, second.prompt_id]
+    assert [h.prompt_id for h in await client.get_history(max_items=1)] == [second.prompt_id]
+    await client.delete_history([first.prompt_id])
+    assert await client.get_history_entry(first.prompt_id) is None
+    await client.clear_history()
+    assert await client.get_history() == []
+
+
+async def test_mask_upload_lands_in_input(conn) -> None:
+    client = conn.client
+    original = await client.upload_image(_png_bytes(), filename="base.png")
+    mask = await client.upload_image(
+        _png_bytes(color=(0, 0, 0)),
+        filename="base_mask.png",
+        mask_of=OutputFile(original.name, original.subfolder, original.type),
+    )
+    assert (mask.name, mask.type) == ("base_mask.png", "input")
+    assert (await client.view(OutputFile(mask.name, "", "input"))).startswith(b"\x89PNG")
