@@ -189,5 +189,17 @@ def parse_node(name: str, info: Mapping[str, Any]) -> NodeSchema:
 
 
 def parse_object_info(raw: Mapping[str, Any]) -> dict[str, NodeSchema]:
-    """Parse a whole ``GET /object_info`` body into ``{class_type: NodeSchema}``."""
-    return {name: parse_node(name, info) for name, info in raw.items()}
+    """Parse a whole ``GET /object_info`` body into ``{class_type: NodeSchema}``.
+
+    A custom node whose schema has a shape we do not know still gets an entry,
+    with no inputs to check, rather than failing the whole server: the class
+    exists, and ComfyUI ignores inputs a schema does not declare.
+    """
+    schemas: dict[str, NodeSchema] = {}
+    for name, info in raw.items():
+        try:
+            schemas[name] = parse_node(name, info)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            output_node = isinstance(info, Mapping) and bool(info.get("output_node", False))
+            schemas[name] = parse_node(name, {"output_node": output_node})
+    return schemas

@@ -108,3 +108,16 @@ def test_server_without_a_node_class_cannot_run_the_workflow(tmp_path: Path, ful
     only_old = check_grid(grid, {"http://old": lacking})
     [error] = only_old.errors()
     assert "no server can run workflow" in error and "KSampler" in error
+
+
+def test_odd_custom_node_schemas_do_not_break_parsing() -> None:
+    schemas = parse_object_info(
+        {
+            "Weird": {"input": {"required": ["not", "a", "mapping"]}, "output_node": True},
+            "Weirder": "not even a mapping",
+            "Ok": {"input": {"required": {"x": ["INT", {"min": 0}]}}},
+        }
+    )
+    assert schemas["Weird"].output_node and schemas["Weird"].inputs == {}
+    assert schemas["Weirder"].inputs == {}
+    assert schemas["Ok"].inputs["x"].min == 0
