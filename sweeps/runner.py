@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,7 +22,7 @@ from .errors import FleetError, ServerUnreachable
 from .grid import Grid
 from .preflight import Preflight, check_grid
 from .report import ReportWriter
-from .scheduler import Sweep, SweepProgress
+from .scheduler import RunLike, Sweep, SweepProgress
 from .schema import NodeSchema
 from .servers_file import discover_servers
 from .spec import SweepSpec, load_spec
@@ -186,6 +186,7 @@ async def run_planned(
             servers=servers,
             report=report,
             eligible=plan.preflight.eligible,
+            affinity=model_affinity(grid),
             depth=depth,
             on_progress=on_progress,
             extra_data={"extra_pnginfo": {"comfyfleet": {"sweep": spec.name}}},
@@ -194,6 +195,29 @@ async def run_planned(
             on_start(sweep)
         progress = await sweep.run()
     return SweepResult(out, progress)
+
+
+def model_affinity(grid: Grid) -> Callable[[RunLike], Hashable] | None:
+    """Runs that load the same models share a key; None when no loader input is swept.
+
+    A loader is a node whose class is a ``...Loader...`` (checkpoints, LoRAs, VAEs,
+    UNets, CLIP): changing its inputs costs a model load, seconds on a GPU.
+    """
+    loaders: dict[str, list[str]] = {}
+    for name, workflow in grid.workflows.items():
+        loaders[name] = [
+            address
+            for address in grid.values_by_address(name)
+            if "Loader" in workflow.nodes[workflow.resolve(address).node_id].class_type
+        ]
+    if not any(loaders.values()):
+        return None
+
+    def key(run: RunLike) -> Hashable:
+        names = loaders.get(run.workflow_name, [])
+        return (run.workflow_name, *(repr(run.params.get(a)) for a in names))
+
+    return key
 
 
 def _metadata(spec: SweepSpec, plan: Plan) -> dict[str, str]:

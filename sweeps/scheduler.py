@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,17 +118,32 @@ class SweepProgress:
         return server.done / elapsed
 
 
+LOOKAHEAD = 64
+"""How far past the next run a server looks for one that keeps its model loaded."""
+
+
 class _Pool:
     """Runs not yet taken, and runs handed back for another server.
 
-    The grid is consumed lazily, so a million-run sweep never sits in memory.
+    The grid is consumed lazily, so a million-run sweep never sits in memory:
+    only a window of upcoming runs is held, in which each server prefers a run
+    with the same ``affinity`` key (its loaders' inputs) as its previous one, so
+    it keeps its checkpoint loaded instead of swapping it at every run.
     """
 
-    def __init__(self, runs: Iterable[RunLike], servers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        runs: Iterable[RunLike],
+        servers: Sequence[str],
+        affinity: Callable[[RunLike], Hashable] | None = None,
+    ) -> None:
         self.servers = list(servers)
         self._fresh: Iterator[RunLike] = iter(runs)
+        self._ahead: deque[RunLike] = deque()
         self._back: deque[tuple[RunLike, int, frozenset[str]]] = deque()
         self._exhausted = False
+        self._affinity = affinity
+        self._last_key: dict[str, Hashable] = {}
         self.in_flight = 0
         self.changed = asyncio.Condition()
 
@@ -150,15 +165,41 @@ class _Pool:
             ):
                 del self._back[i]
                 return item
-        while not self._exhausted:
-            fresh = next(self._fresh, None)
-            if fresh is None:
-                self._exhausted = True
-                break
-            if eligible(fresh, server):
-                return fresh, 0, frozenset()
-            self._back.append((fresh, 0, frozenset()))
-        return None
+        index = self._choose(server, eligible)
+        if index is None:
+            return None
+        run = self._ahead[index]
+        del self._ahead[index]
+        if self._affinity is not None:
+            self._last_key[server] = self._affinity(run)
+        return run, 0, frozenset()
+
+    def _choose(self, server: str, eligible: Callable[[RunLike, str], bool]) -> int | None:
+        """Index in the window of the run ``server`` should take next.
+
+        The first eligible run with the server's previous key, else the first
+        eligible run (so nothing waits longer than the window). The window grows
+        past its size only while it holds nothing this server may take.
+        """
+        wanted = self._last_key.get(server) if self._affinity is not None else None
+        first: int | None = None
+        i = 0
+        while True:
+            if i == len(self._ahead):
+                if self._exhausted or (first is not None and i >= LOOKAHEAD):
+                    return first
+                fresh = next(self._fresh, None)
+                if fresh is None:
+                    self._exhausted = True
+                    return first
+                self._ahead.append(fresh)
+            run = self._ahead[i]
+            if eligible(run, server):
+                if self._affinity is None or wanted is None or self._affinity(run) == wanted:
+                    return i
+                if first is None:
+                    first = i
+            i += 1
 
     async def take(
         self, server: str, eligible: Callable[[RunLike, str], bool], stopping: asyncio.Event
@@ -186,8 +227,6 @@ class _Pool:
             self.in_flight -= 1
             self.changed.notify_all()
 
-    def leftover(self) -> list[RunLike]:
-        return [item[0] for item in self._back]
 
 
 def _identity(run: RunLike) -> dict[str, Any]:
@@ -218,7 +257,9 @@ class Sweep:
 
     ``prompt_for`` turns a run into the API-format graph. ``eligible(run, url)``
     says whether a server may take a run (its /object_info lacks a checkpoint,
-    say); by default every server may take every run.
+    say); by default every server may take every run. Runs with equal
+    ``affinity(run)`` keys (the same checkpoint, say) go preferably to the server
+    that ran that key last, which keeps its model loaded.
     ``on_progress`` is called with a fresh :class:`SweepProgress` after every change.
     """
 
@@ -232,6 +273,7 @@ class Sweep:
         report: ReportWriter,
         name: str = "sweep",
         eligible: Callable[[RunLike, str], bool] | None = None,
+        affinity: Callable[[RunLike], Hashable] | None = None,
         depth: int = 2,
         max_attempts: int = 3,
         on_progress: Callable[[SweepProgress], None] | None = None,
@@ -252,6 +294,7 @@ class Sweep:
         self.total = total
         self.prompt_for = prompt_for
         self.eligible = eligible or (lambda run, url: True)
+        self.affinity = affinity
         self.depth = depth
         self.max_attempts = max_attempts
         self.on_progress = on_progress
@@ -294,7 +337,7 @@ class Sweep:
 
     async def run(self) -> SweepProgress:
         """Dispatch until every run has ended (or :meth:`stop`); returns the final progress."""
-        pool = _Pool(self._runs, [c.url for c in self.connections])
+        pool = _Pool(self._runs, [c.url for c in self.connections], self.affinity)
         try:
             async with asyncio.TaskGroup() as group:
                 listeners = [group.create_task(c.listen()) for c in self._own]

@@ -246,3 +246,47 @@ async def test_a_server_that_dies_mid_prompt_loses_no_run(tmp_path: Path) -> Non
     assert retried.height >= 1
     assert retried["server"].unique().to_list() == [sims[1].url]
     assert progress.servers[sims[0].url].retried >= 1
+
+
+CHECKPOINTS = """set:
+  KSampler.steps: 2
+grid:
+  KSampler.seed: {range: [0, 6]}
+  Load Checkpoint.ckpt_name: [random-sd15-a.safetensors, random-sd15-b.safetensors]
+"""
+
+
+def _loads(out: Path) -> int:
+    """Runs in which the checkpoint loader executed (it is cached otherwise)."""
+    df = load_report(out)
+    return sum(
+        any(t["class_type"] == "CheckpointLoaderSimple" for t in timings)
+        for timings in df["node_timings"].to_list()
+    )
+
+
+async def test_runs_sharing_a_checkpoint_stay_on_the_server_that_has_it_loaded(
+    tmp_path: Path,
+) -> None:
+    from sweeps.grid import Grid
+    from sweeps.report import ReportWriter
+    from sweeps.scheduler import Sweep
+    from sweeps.spec import load_spec
+
+    spec = _spec(tmp_path, CHECKPOINTS, workflow="txt2img_sd15.json")
+    async with fleet(0.01) as sims:
+        result = await run_sweep(spec, servers=[sims[0].url])
+        grid = Grid(load_spec(spec))
+        with ReportWriter(tmp_path / "plain") as report:
+            await Sweep(
+                grid,
+                total=len(grid),
+                prompt_for=grid.prompt_for,
+                servers=[sims[0].url],
+                report=report,
+            ).run()
+    assert result.progress.done == 12
+    # The checkpoint alternates run by run in grid order: loaded for every run
+    # without affinity, about once per checkpoint with it.
+    assert _loads(tmp_path / "plain") == 12
+    assert _loads(result.out_dir) <= 3
