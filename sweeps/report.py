@@ -136,6 +136,9 @@ class ReportWriter:
     def succeeded(self) -> set[str]:
         return {rid for rid, r in self._records.items() if r.status == "success"}
 
+    def __len__(self) -> int:
+        return len(self._records)
+
     @property
     def records(self) -> list[RunRecord]:
         return sorted(self._records.values(), key=lambda r: r.run_index)

@@ -534,6 +534,9 @@ class Sweep:
             latest_outputs=latest,
             last_failure=failure,
         )
-        if time.monotonic() - self._last_parquet > 5.0:
+        # The journal already holds the run; the Parquet copy is rebuilt whole, so
+        # rebuild it less often as it grows (every 5 s up to 10k runs, then slower).
+        interval = max(5.0, len(self.report) / 2000)
+        if time.monotonic() - self._last_parquet > interval:
             self.report.write_parquet()
             self._last_parquet = time.monotonic()
