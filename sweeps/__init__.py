@@ -62,7 +62,7 @@ _HOMES = {
     "Simulator": "simulator",
     "SpecError": "errors",
     "Sweep": "scheduler",
-    "SweepProgress": "scheduler",
+    "SweepProgress": "progress",
     "Timeouts": "config",
     "TransportError": "errors",
     "load_report": "report",
@@ -90,9 +90,10 @@ if TYPE_CHECKING:
         TransportError,
     )
     from .grid import Grid
+    from .progress import SweepProgress
     from .report import load_report, report_metadata
     from .runner import plan_sweep, run_sweep
-    from .scheduler import Sweep, SweepProgress
+    from .scheduler import Sweep
     from .simulator import SimConfig, Simulator
     from .spec import load_spec
     from .tracking import PromptOutcome

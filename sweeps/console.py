@@ -25,8 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .progress import SweepProgress
 from .runner import Plan
-from .scheduler import SweepProgress
 
 __all__ = ["print_plan", "sweep_progress"]
 

@@ -21,8 +21,9 @@ from .connection import ServerConnection
 from .errors import FleetError, ServerUnreachable
 from .grid import Grid
 from .preflight import Preflight, check_grid
+from .progress import SweepProgress
 from .report import ReportWriter
-from .scheduler import RunLike, Sweep, SweepProgress
+from .scheduler import RunLike, Sweep
 from .schema import NodeSchema
 from .servers_file import discover_servers
 from .spec import SweepSpec, load_spec

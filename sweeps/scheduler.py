@@ -21,15 +21,15 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from .config import ServerConfig
 from .connection import ServerConnection
 from .downloads import download_outputs
 from .errors import FleetError, PromptRejected, RequestRejected, ServerFailed, TransportError
+from .progress import ServerProgress, SweepProgress
 from .report import ReportWriter, RunRecord, Status
 from .tracking import PromptOutcome, PromptTracker
 
@@ -49,73 +49,6 @@ class RunLike(Protocol):
     def params(self) -> Mapping[str, Any]: ...
     @property
     def repeat(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class ServerProgress:
-    """One server's share of a sweep."""
-
-    name: str = ""
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-    retried: int = 0
-    cooling_until: float | None = None
-    last_error: str | None = None
-
-
-@dataclass(frozen=True)
-class SweepProgress:
-    """A snapshot of a sweep, for progress bars and the dashboard's sweep panel.
-
-    ``started`` and ``now`` are monotonic seconds taken by the producer, so the
-    derived rate and ETA are the same whenever a snapshot is read (and tests can
-    build snapshots by hand).
-    """
-
-    name: str
-    total: int
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    """Runs that had succeeded in an earlier session into the same output directory."""
-    running: int = 0
-    started: float = 0.0
-    now: float = 0.0
-    servers: Mapping[str, ServerProgress] = field(default_factory=dict)
-    latest_outputs: tuple[Path, ...] = ()
-    """The newest downloaded files, newest last."""
-    last_failure: str | None = None
-    stopping: bool = False
-    finished: bool = False
-
-    @property
-    def completed(self) -> int:
-        return self.done + self.failed
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.total - self.skipped - self.completed)
-
-    @property
-    def rate(self) -> float | None:
-        """Runs completed per second in this session, or None before the first."""
-        elapsed = self.now - self.started
-        return self.completed / elapsed if elapsed > 0 and self.completed else None
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds until every run has completed at the current rate."""
-        rate = self.rate
-        return self.remaining / rate if rate else None
-
-    def server_rate(self, url: str) -> float | None:
-        """Runs one server completed per second."""
-        server = self.servers.get(url)
-        elapsed = self.now - self.started
-        if server is None or elapsed <= 0 or not server.done:
-            return None
-        return server.done / elapsed
 
 
 LOOKAHEAD = 64
@@ -226,7 +159,6 @@ class _Pool:
         async with self.changed:
             self.in_flight -= 1
             self.changed.notify_all()
-
 
 
 def _identity(run: RunLike) -> dict[str, Any]:

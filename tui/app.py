@@ -29,8 +29,9 @@ from sweeps.config import ServerConfig
 from sweeps.connection import ServerConnection
 from sweeps.errors import FleetError
 from sweeps.monitor import FleetMonitor
+from sweeps.progress import SweepProgress
 from sweeps.runner import Plan, SweepResult, check_plan, plan_sweep, run_planned
-from sweeps.scheduler import Sweep, SweepProgress
+from sweeps.scheduler import Sweep
 from sweeps.spec import load_spec
 from sweeps.state import FleetSnapshot
 

@@ -1,6 +1,6 @@
 """A running sweep: done, failed and total, rate, ETA, per-server share, newest outputs.
 
-Renders a :class:`~sweeps.scheduler.SweepProgress`; the sweep engine produces them
+Renders a :class:`~sweeps.progress.SweepProgress`; the sweep engine produces them
 and the app hands the latest one down. Hidden while no sweep runs.
 """
 
@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Static
 
-from sweeps.scheduler import SweepProgress
+from sweeps.progress import SweepProgress
 
 from ..units import duration
 

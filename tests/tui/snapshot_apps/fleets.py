@@ -33,7 +33,7 @@ from sweeps.events import (
 )
 from sweeps.models import QueueState, SystemStats
 from sweeps.monitor import FleetMonitor
-from sweeps.scheduler import ServerProgress, SweepProgress
+from sweeps.progress import ServerProgress, SweepProgress
 from sweeps.state import apply_queue, apply_stats
 from tui.app import FleetApp
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sweeps.scheduler import ServerProgress, SweepProgress
+from sweeps.progress import ServerProgress, SweepProgress
 
 
 def test_sweep_progress_rate_and_eta() -> None:
