@@ -203,6 +203,24 @@ async def _headless_sweep(
 
 
 @main.command()
+@click.argument("out", type=click.Path(exists=True, path_type=Path))
+@click.option("--failures", default=10, show_default=True, help="How many failures to list.")
+def report(out: Path, failures: int) -> None:
+    """Summarize a sweep's OUT directory (or report.parquet): outcomes per server and
+    per swept value, the slowest nodes, the first failures."""
+    from rich.console import Console
+
+    from .console import print_summary
+    from .summary import summarize
+
+    target = out / "report.parquet" if out.is_dir() else out
+    if not target.is_file():
+        _err(f"error: {target} not found: give a sweep's output directory or its report.parquet")
+        raise SystemExit(2)
+    print_summary(Console(), summarize(target, max_failures=failures))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8188, show_default=True, type=int)
 @click.option("--speed", default=1.0, show_default=True, help="Cost multiplier; 0 is instant.")

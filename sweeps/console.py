@@ -27,8 +27,9 @@ from rich.table import Table
 
 from .progress import SweepProgress
 from .runner import Plan
+from .summary import Summary
 
-__all__ = ["print_plan", "sweep_progress"]
+__all__ = ["print_plan", "print_summary", "sweep_progress"]
 
 
 def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
@@ -152,3 +153,39 @@ def sweep_progress(console: Console, title: str) -> Iterator[SweepBar]:
     bar = SweepBar(console, title)
     with bar.live:
         yield bar
+
+
+def print_summary(console: Console, summary: Summary, *, max_values: int = 12) -> None:
+    """``comfyfleet report``: the tables of :class:`~sweeps.summary.Summary`."""
+    title = summary.name or "sweep"
+    counts = ", ".join(f"{n} {status}" for status, n in summary.by_status.items())
+    console.print(f"[bold]{title}[/]: {summary.runs} runs ({counts})", highlight=False)
+    servers = Table(
+        "server", "runs", "failed", "mean exec s", title="servers", title_justify="left"
+    )
+    for url, runs, failed, mean in summary.servers:
+        servers.add_row(url, str(runs), str(failed), _seconds(mean))
+    console.print(servers)
+    for address, values in summary.by_address.items():
+        table = Table(address, "runs", "failed", "mean exec s", title_justify="left")
+        for stats in values[:max_values]:
+            table.add_row(
+                _short(stats.value), str(stats.runs), str(stats.failed), _seconds(stats.mean_exec_s)
+            )
+        if len(values) > max_values:
+            table.caption = f"{len(values) - max_values} more values in the report"
+        console.print(table)
+    if summary.slowest_nodes:
+        nodes = Table(
+            "node class", "mean s", "executed", title="slowest nodes", title_justify="left"
+        )
+        for class_type, seconds, count in summary.slowest_nodes:
+            nodes.add_row(class_type, f"{seconds:.3f}", str(count))
+        console.print(nodes)
+    for run_index, error_type, message, node in summary.failures:
+        where = f" at node {node}" if node else ""
+        console.print(f"[red]run {run_index}[/]: {error_type}{where}: {message}", highlight=False)
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"

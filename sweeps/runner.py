@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
 from .errors import FleetError, ServerUnreachable
-from .grid import Grid
+from .grid import Grid, Run
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
 from .report import ReportWriter
@@ -180,7 +181,7 @@ async def run_planned(
     with ReportWriter(out, addresses=addresses) as report:
         report.metadata.update(_metadata(spec, plan))
         sweep = Sweep(
-            grid,
+            map(_with_workflow_values(grid), grid),
             total=len(grid),
             name=spec.name,
             prompt_for=grid.prompt_for,
@@ -196,6 +197,27 @@ async def run_planned(
             on_start(sweep)
         progress = await sweep.run()
     return SweepResult(out, progress)
+
+
+def _with_workflow_values(grid: Grid) -> Callable[[Run], Run]:
+    """Fill each run's params with the workflow's own value for any swept address
+    the run does not set (an ``include`` that leaves the seed alone, say), so every
+    report column holds the value the prompt really had. Run ids are unchanged.
+    """
+    defaults: dict[str, dict[str, Any]] = {}
+    for name, workflow in grid.workflows.items():
+        defaults[name] = {}
+        for address in grid.values_by_address(name):
+            ref = workflow.resolve(address)
+            defaults[name][address] = workflow.nodes[ref.node_id].inputs.get(ref.input_name)
+
+    def fill(run: Run) -> Run:
+        missing = {
+            a: v for a, v in defaults.get(run.workflow_name, {}).items() if a not in run.params
+        }
+        return replace(run, params={**missing, **run.params}) if missing else run
+
+    return fill
 
 
 def model_affinity(grid: Grid) -> Callable[[RunLike], Hashable] | None:

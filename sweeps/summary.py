@@ -1,0 +1,102 @@
+"""A finished (or stopped) sweep at a glance, computed from its report with polars.
+
+What ``comfyfleet report OUT`` prints: how many runs ended how, each server's
+share, how each swept value did (runs, failures, mean execution time), which
+nodes cost the most, and the first failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .report import load_report, report_metadata
+
+__all__ = ["Summary", "ValueStats", "summarize"]
+
+_FIXED_FIRST = "run_id"
+"""The report's first fixed column: the swept addresses come before it."""
+
+
+@dataclass(frozen=True)
+class ValueStats:
+    """How the runs with one value of one swept address did."""
+
+    value: Any
+    runs: int
+    failed: int
+    mean_exec_s: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str | None
+    runs: int
+    by_status: dict[str, int]
+    servers: list[tuple[str, int, int, float | None]]
+    """(server, runs, failed, mean exec_s)."""
+    by_address: dict[str, list[ValueStats]]
+    slowest_nodes: list[tuple[str, float, int]]
+    """(class_type, mean seconds when executed, times executed), slowest first."""
+    failures: list[tuple[int, str, str, str | None]]
+    """(run_index, error_type, first line of the message, node)."""
+
+
+def _failed() -> pl.Expr:
+    return (pl.col("status") != "success").sum().alias("failed")
+
+
+def summarize(path: str | Path, *, max_failures: int = 10) -> Summary:
+    """Summarize the report in ``path`` (an output directory or its Parquet file)."""
+    df = load_report(path)
+    meta = report_metadata(path)
+    params = df.columns[: df.columns.index(_FIXED_FIRST)]
+    swept = [c for c in params if df[c].n_unique() > 1]
+    by_status = dict(df.group_by("status").len().sort("status").iter_rows())
+    servers = [
+        (str(row[0]), int(row[1]), int(row[2]), row[3])
+        for row in df.group_by("server")
+        .agg(pl.len(), _failed(), pl.col("exec_s").mean())
+        .sort("server", nulls_last=True)
+        .iter_rows()
+    ]
+    by_address = {
+        address: [
+            ValueStats(row[0], int(row[1]), int(row[2]), row[3])
+            for row in df.group_by(address)
+            .agg(pl.len(), _failed(), pl.col("exec_s").mean())
+            .sort(address, nulls_last=True)
+            .iter_rows()
+        ]
+        for address in swept
+    }
+    timings = df.select(pl.col("node_timings").explode()).unnest("node_timings").drop_nulls()
+    slowest = [
+        (str(row[0]), float(row[1]), int(row[2]))
+        for row in timings.group_by("class_type")
+        .agg(pl.col("seconds").mean(), pl.len())
+        .sort("seconds", descending=True)
+        .head(8)
+        .iter_rows()
+    ]
+    failures = [
+        (int(row[0]), str(row[1] or "?"), (row[2] or "").strip().split("\n")[0], row[3])
+        for row in df.filter(pl.col("status") != "success")
+        .sort("run_index")
+        .select("run_index", "error_type", "error_message", "error_node")
+        .head(max_failures)
+        .iter_rows()
+    ]
+    name = meta.get("sweep")
+    return Summary(
+        name=name if isinstance(name, str) else None,
+        runs=df.height,
+        by_status=by_status,
+        servers=servers,
+        by_address=by_address,
+        slowest_nodes=slowest,
+        failures=failures,
+    )
