@@ -77,6 +77,8 @@ class SweepPanel(Widget):
         Horizontal { height: 1; }
         #sweep-headline { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
         #sweep-bar { width: auto; }
+        /* A short bar: the numbers beside it matter more in 80 columns. */
+        #sweep-bar Bar { width: 16; }
         #sweep-failure { color: $error; height: auto; max-height: 2; }
         #sweep-servers { height: auto; }
     }
