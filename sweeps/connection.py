@@ -54,6 +54,7 @@ class ServerConnection:
         self.connected = asyncio.Event()
         self._trackers: dict[str, tuple[PromptTracker, asyncio.Event]] = {}
         self._subscribers: list[Subscriber] = []
+        self._foreign: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -93,12 +94,14 @@ class ServerConnection:
         front: bool = False,
         extra_data: Mapping[str, Any] | None = None,
         partial_execution_targets: Sequence[str] | None = None,
+        prompt_id: str | None = None,
     ) -> tuple[PromptQueued, PromptTracker]:
         """Queue a prompt with a tracker registered before the server can answer.
 
         Waits briefly for the websocket, since events for a client id with no
         socket are dropped by the server; without it, the prompt is tracked by
-        polling /history.
+        polling /history. Pass ``prompt_id`` to choose the id (to journal it
+        before the server knows it).
         """
         if not self.connected.is_set():
             try:
@@ -106,7 +109,7 @@ class ServerConnection:
                     await self.connected.wait()
             except TimeoutError:
                 pass
-        prompt_id = str(uuid.uuid4())
+        prompt_id = prompt_id or str(uuid.uuid4())
         tracker = PromptTracker(prompt_id, server=self.url, prompt=prompt)
         self._trackers[prompt_id] = (tracker, asyncio.Event())
         try:
@@ -122,6 +125,17 @@ class ServerConnection:
             raise
         return queued, tracker
 
+    def track(self, prompt_id: str) -> PromptTracker:
+        """Follow a prompt someone else queued (an earlier run of this sweep, say).
+
+        Its events go to the client that queued it, so :meth:`wait` polls
+        /history for it at ``poll_interval`` rather than waiting on the socket.
+        """
+        tracker = PromptTracker(prompt_id, server=self.url)
+        self._trackers[prompt_id] = (tracker, asyncio.Event())
+        self._foreign.add(prompt_id)
+        return tracker
+
     def wake(self, prompt_id: str) -> None:
         """Make the waiter of ``prompt_id`` look at its tracker now."""
         entry = self._trackers.get(prompt_id)
@@ -135,7 +149,8 @@ class ServerConnection:
         silent_since: float | None = None
         try:
             while True:
-                timeout = self.safety_poll if self.connected.is_set() else self.poll_interval
+                listening = self.connected.is_set() and tracker.prompt_id not in self._foreign
+                timeout = self.safety_poll if listening else self.poll_interval
                 try:
                     async with asyncio.timeout(timeout):
                         await wake.wait()
@@ -163,6 +178,7 @@ class ServerConnection:
                     return tracker.outcome(history)
         finally:
             self._trackers.pop(tracker.prompt_id, None)
+            self._foreign.discard(tracker.prompt_id)
 
     async def _history(self, prompt_id: str, *, attempts: int) -> HistoryEntry | None:
         for attempt in range(attempts):

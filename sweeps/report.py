@@ -25,6 +25,7 @@ __all__ = [
     "REPORT_NAME",
     "ReportWriter",
     "RunRecord",
+    "Submission",
     "load_report",
     "report_metadata",
 ]
@@ -104,12 +105,45 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, line: str) -> RunRecord:
-        data = json.loads(line)
+        return cls.from_dict(json.loads(line))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         for key in ("submitted_at", "started_at", "finished_at"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
         for key in ("cached_nodes", "node_timings", "outputs"):
             data[key] = tuple(data.get(key) or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A prompt queued for a run, journaled before the server sees it.
+
+    If the sweep process dies, the prompt goes on running on the server; the
+    next session finds it here and collects its result instead of paying for
+    it twice.
+    """
+
+    run_id: str
+    run_index: int
+    workflow: str
+    repeat: int
+    params: Mapping[str, Any]
+    server: str
+    prompt_id: str
+    submitted_at: datetime
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["submitted_at"] = self.submitted_at.isoformat()
+        return json.dumps({"kind": "submitted", **data}, default=str)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Submission:
+        data = {k: v for k, v in data.items() if k != "kind"}
+        data["submitted_at"] = datetime.fromisoformat(data["submitted_at"])
         return cls(**data)
 
 
@@ -128,9 +162,14 @@ class ReportWriter:
         self.journal_path = out_dir / JOURNAL_NAME
         self.report_path = out_dir / REPORT_NAME
         self._records: dict[str, RunRecord] = {}
+        self._submitted: dict[str, Submission] = {}
         if self.journal_path.exists():
-            for record in _read_journal(self.journal_path):
-                self._records[record.run_id] = record
+            for entry in _read_journal(self.journal_path):
+                if isinstance(entry, Submission):
+                    self._submitted[entry.run_id] = entry
+                else:
+                    self._records[entry.run_id] = entry
+                    self._submitted.pop(entry.run_id, None)
         self._journal = self.journal_path.open("a", encoding="utf-8")
 
     def succeeded(self) -> set[str]:
@@ -143,10 +182,23 @@ class ReportWriter:
     def records(self) -> list[RunRecord]:
         return sorted(self._records.values(), key=lambda r: r.run_index)
 
+    def unfinished(self) -> list[Submission]:
+        """Prompts queued by an earlier session whose runs have no record yet."""
+        return sorted(self._submitted.values(), key=lambda s: s.run_index)
+
     def append(self, record: RunRecord) -> None:
         """Record a finished run durably before anything else happens."""
         self._records[record.run_id] = record
-        self._journal.write(record.to_json() + "\n")
+        self._submitted.pop(record.run_id, None)
+        self._write(record.to_json())
+
+    def note_submitted(self, submission: Submission) -> None:
+        """Journal a prompt about to be queued, so a crash cannot orphan it."""
+        self._submitted[submission.run_id] = submission
+        self._write(submission.to_json())
+
+    def _write(self, line: str) -> None:
+        self._journal.write(line + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
 
@@ -169,15 +221,19 @@ class ReportWriter:
         self.close()
 
 
-def _read_journal(path: Path) -> Iterable[RunRecord]:
+def _read_journal(path: Path) -> Iterable[RunRecord | Submission]:
     with path.open(encoding="utf-8") as journal:
         for line in journal:
             line = line.strip()
             if not line:
                 continue
             try:
-                yield RunRecord.from_json(line)
-            except (ValueError, TypeError):
+                data = json.loads(line)
+                if isinstance(data, dict) and data.get("kind") == "submitted":
+                    yield Submission.from_json(data)
+                else:
+                    yield RunRecord.from_dict(data)
+            except (ValueError, TypeError, KeyError):
                 # A line cut short by a crash mid-write: every earlier line is whole.
                 continue
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +31,7 @@ from .connection import ServerConnection
 from .downloads import download_outputs
 from .errors import FleetError, PromptRejected, RequestRejected, ServerFailed, TransportError
 from .progress import ServerProgress, SweepProgress
-from .report import ReportWriter, RunRecord, Status
+from .report import ReportWriter, RunRecord, Status, Submission
 from .tracking import PromptOutcome, PromptTracker
 
 __all__ = ["RunLike", "ServerProgress", "Sweep", "SweepProgress"]
@@ -172,6 +173,17 @@ def _identity(run: RunLike) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Orphan:
+    """A run rebuilt from the journal: all the scheduler needs to finish or rerun it."""
+
+    run_index: int
+    run_id: str
+    workflow_name: str
+    params: Mapping[str, Any]
+    repeat: int
+
+
 @dataclass
 class _Live:
     """A run submitted to a server and not yet finished."""
@@ -180,7 +192,7 @@ class _Live:
     conn: ServerConnection
     tracker: PromptTracker
     submitted_at: datetime
-    submitted_clock: float
+    submitted_clock: float | None
     abandoned: bool = False
 
 
@@ -220,9 +232,8 @@ class Sweep:
         # who listens on them and closes them; we listen on and close our own.
         self._own = [c for c, s in zip(self.connections, servers, strict=True) if c is not s]
         self.report = report
-        done_before = report.succeeded()
         self._skipped = 0
-        self._runs = self._skip_done(runs, done_before)
+        self._runs = runs
         self.total = total
         self.prompt_for = prompt_for
         self.eligible = eligible or (lambda run, url: True)
@@ -243,13 +254,17 @@ class Sweep:
         )
         self._last_parquet = time.monotonic()
 
-    def _skip_done(self, runs: Iterable[RunLike], done: set[str]) -> Iterator[RunLike]:
+    def _skip_done(
+        self, runs: Iterable[RunLike], done: set[str], adopted: set[str]
+    ) -> Iterator[RunLike]:
+        """``runs`` less those done in an earlier session and those being adopted."""
         for run in runs:
             if run.run_id in done:
                 self._skipped += 1
                 self._publish()
                 continue
-            yield run
+            if run.run_id not in adopted:
+                yield run
 
     @property
     def progress(self) -> SweepProgress:
@@ -269,11 +284,19 @@ class Sweep:
 
     async def run(self) -> SweepProgress:
         """Dispatch until every run has ended (or :meth:`stop`); returns the final progress."""
-        pool = _Pool(self._runs, [c.url for c in self.connections], self.affinity)
+        by_url = {c.url: c for c in self.connections}
+        # Prompts an earlier session queued and never recorded: collect them
+        # (they may have run, or still be running) rather than pay for them twice.
+        orphans = [s for s in self.report.unfinished() if s.server in by_url]
+        runs = self._skip_done(self._runs, self.report.succeeded(), {s.run_id for s in orphans})
+        pool = _Pool(runs, list(by_url), self.affinity)
+        pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
         try:
             async with asyncio.TaskGroup() as group:
                 listeners = [group.create_task(c.listen()) for c in self._own]
                 async with asyncio.TaskGroup() as workers:
+                    for orphan in orphans:
+                        workers.create_task(self._adopt(by_url[orphan.server], orphan, pool))
                     for conn in self.connections:
                         for _ in range(self.depth):
                             workers.create_task(self._worker(conn, pool))
@@ -344,14 +367,60 @@ class Sweep:
                 self._record(record, pool_url=url)
             await pool.settle()
 
+    async def _adopt(self, conn: ServerConnection, orphan: Submission, pool: _Pool) -> None:
+        """Finish a run whose prompt an earlier session queued on ``conn``.
+
+        Finished: its history gives the outcome and its files are downloaded.
+        Still queued or running: it is waited for. Unknown to the server (it
+        restarted, or the prompt was withdrawn): the run goes back to the pool.
+        """
+        run = _Orphan(
+            orphan.run_index, orphan.run_id, orphan.workflow, orphan.params, orphan.repeat
+        )
+        try:
+            entry = await conn.client.get_history_entry(orphan.prompt_id)
+            if entry is None:
+                queue = await conn.client.get_queue()
+                if orphan.prompt_id not in {i.prompt_id for i in queue.running + queue.pending}:
+                    # It may have finished between the two questions: ask history again.
+                    entry = await conn.client.get_history_entry(orphan.prompt_id)
+                    if entry is None:
+                        await pool.give_back(run, 0, frozenset())
+                        return
+            if entry is None:
+                tracker = conn.track(orphan.prompt_id)
+                live = _Live(run, conn, tracker, orphan.submitted_at, None)
+                self._live[orphan.prompt_id] = live
+                try:
+                    outcome = await conn.wait(tracker)
+                finally:
+                    self._live.pop(orphan.prompt_id, None)
+            else:
+                tracker = PromptTracker(orphan.prompt_id, server=conn.url)
+                live = _Live(run, conn, tracker, orphan.submitted_at, None)
+                outcome = tracker.outcome(entry)
+        except (TransportError, ServerFailed):
+            await pool.give_back(run, 0, frozenset())
+            return
+        self._record(await self._finish(live, outcome, attempts=1), pool_url=conn.url)
+        await pool.settle()
+
     async def _execute(
         self, conn: ServerConnection, run: RunLike, attempts: int
     ) -> RunRecord | None:
         prompt = self.prompt_for(run)
         submitted_at = datetime.now(UTC)
         submitted_clock = time.monotonic()
+        prompt_id = str(uuid.uuid4())
+        self.report.note_submitted(
+            Submission(
+                **_identity(run), server=conn.url, prompt_id=prompt_id, submitted_at=submitted_at
+            )
+        )
         try:
-            queued, tracker = await conn.submit(prompt, extra_data=self.extra_data)
+            queued, tracker = await conn.submit(
+                prompt, extra_data=self.extra_data, prompt_id=prompt_id
+            )
         except PromptRejected as exc:
             return self._failure(run, attempts, conn.url, exc, status="rejected")
         except RequestRejected as exc:
@@ -400,7 +469,10 @@ class Sweep:
             )
         started_at = outcome.started_at
         finished_at = outcome.finished_at or datetime.now(UTC)
-        total_s = time.monotonic() - live.submitted_clock
+        if live.submitted_clock is not None:
+            total_s = time.monotonic() - live.submitted_clock
+        else:  # queued by an earlier process: only the wall clocks are comparable
+            total_s = (finished_at - live.submitted_at).total_seconds()
         exec_s = outcome.exec_seconds
         queue_s = max(0.0, total_s - exec_s) if exec_s is not None else None
         return RunRecord(

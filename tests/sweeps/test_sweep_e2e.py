@@ -131,7 +131,20 @@ async def test_no_reachable_server_is_an_error(tmp_path: Path) -> None:
         await run_sweep(spec, servers=[url])
 
 
+def _journal(path: Path) -> tuple[set[str], set[str]]:
+    """(run ids with a record, run ids queued without one yet)."""
+    finished, queued = set(), set()
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # the line the kill cut short
+        (queued if entry.get("kind") == "submitted" else finished).add(entry["run_id"])
+    return finished, queued - finished
+
+
 async def test_resume_after_the_sweep_process_is_killed(tmp_path: Path) -> None:
+    """Prompts the killed process had queued are collected, not paid for twice."""
     spec = _spec(tmp_path, GRID)
     out = tmp_path / "out"
     async with fleet(0.5) as sims:
@@ -148,19 +161,26 @@ async def test_resume_after_the_sweep_process_is_killed(tmp_path: Path) -> None:
         )
         journal = out / JOURNAL_NAME
         async with asyncio.timeout(60):
-            while not journal.exists() or len(journal.read_text().splitlines()) < 5:
+            while not journal.exists() or len(_journal(journal)[0]) < 5:
                 await asyncio.sleep(0.05)  # polling a file the child writes
         process.kill()
         await process.wait()
-        finished_before = {json.loads(line)["run_id"] for line in journal.read_text().splitlines()}
+        finished_before, orphans = _journal(journal)
         assert 5 <= len(finished_before) < 24
+        # Usually the kill leaves prompts queued on the server (`orphans`); the
+        # deterministic test below covers adoption case by case.
+        del orphans
 
         result = await run_sweep(spec, servers=[sims[0].url])
+        await sims[0].wait_idle()
+        executed = await _history_size(sims[0])
     assert result.progress.skipped == len(finished_before)
+    assert result.progress.done == 24 - len(finished_before)
     df = load_report(out)
     assert df.height == 24
     assert df["status"].unique().to_list() == ["success"]
     assert df["run_id"].n_unique() == 24
+    assert executed == 24  # every run ran exactly once on the GPU
 
 
 SLOW = """grid:
@@ -290,3 +310,52 @@ async def test_runs_sharing_a_checkpoint_stay_on_the_server_that_has_it_loaded(
     # without affinity, about once per checkpoint with it.
     assert _loads(tmp_path / "plain") == 12
     assert _loads(result.out_dir) <= 3
+
+
+async def test_prompts_queued_by_an_earlier_session_are_adopted(tmp_path: Path) -> None:
+    """Finished: collected. Still queued: waited for. Unknown to the server: run again."""
+    from datetime import UTC, datetime
+
+    from sweeps.client import ComfyClient
+    from sweeps.grid import Grid
+    from sweeps.report import ReportWriter, Submission
+    from sweeps.spec import load_spec
+
+    spec = _spec(tmp_path, "grid:\n  Noise.seed: [1, 2, 3, 4]\n")
+    grid = Grid(load_spec(spec))
+    runs = list(grid)
+    async with fleet(0.0) as sims:
+        url = sims[0].url
+        async with ComfyClient(url) as client:
+            done = await client.queue_prompt(grid.prompt_for(runs[0]), prompt_id="done-before")
+            await sims[0].wait_idle()
+            sims[0].faults.stall_worker = True
+            await client.queue_prompt(grid.prompt_for(runs[1]), prompt_id="still-queued")
+        with ReportWriter(tmp_path / "out") as report:
+            ids = [done.prompt_id, "still-queued", "never-sent"]
+            for run, prompt_id in zip(runs[:3], ids, strict=True):
+                report.note_submitted(
+                    Submission(
+                        run.run_id,
+                        run.run_index,
+                        run.workflow_name,
+                        run.repeat,
+                        dict(run.params),
+                        url,
+                        prompt_id,
+                        datetime.now(UTC),
+                    )
+                )
+
+        def release(progress) -> None:
+            if progress.done:  # the finished one is collected: let the queued one run
+                sims[0].faults.stall_worker = False
+
+        result = await run_sweep(spec, servers=[url], on_progress=release)
+        await sims[0].wait_idle()
+        executed = await _history_size(sims[0])
+    assert (result.progress.done, result.progress.skipped) == (4, 0)
+    df = load_report(result.out_dir).sort("run_index")
+    assert df["prompt_id"].to_list()[:2] == ["done-before", "still-queued"]
+    assert df["status"].unique().to_list() == ["success"]
+    assert executed == 4  # nothing ran twice
