@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,8 +183,27 @@ class ReportWriter:
         return sorted(self._records.values(), key=lambda r: r.run_index)
 
     def unfinished(self) -> list[Submission]:
-        """Prompts queued by an earlier session whose runs have no record yet."""
-        return sorted(self._submitted.values(), key=lambda s: s.run_index)
+        """Prompts an earlier session queued whose results it does not hold: no
+        record yet, or files that failed to download (the server may still have them).
+        """
+        pending = dict(self._submitted)
+        for record in self._records.values():
+            if (
+                record.error_type == "DownloadFailed"
+                and record.server is not None
+                and record.prompt_id is not None
+            ):
+                pending[record.run_id] = Submission(
+                    record.run_id,
+                    record.run_index,
+                    record.workflow,
+                    record.repeat,
+                    record.params,
+                    record.server,
+                    record.prompt_id,
+                    record.submitted_at or datetime.now(UTC),
+                )
+        return sorted(pending.values(), key=lambda s: s.run_index)
 
     def append(self, record: RunRecord) -> None:
         """Record a finished run durably before anything else happens."""

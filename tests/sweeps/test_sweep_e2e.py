@@ -359,3 +359,33 @@ async def test_prompts_queued_by_an_earlier_session_are_adopted(tmp_path: Path) 
     assert df["prompt_id"].to_list()[:2] == ["done-before", "still-queued"]
     assert df["status"].unique().to_list() == ["success"]
     assert executed == 4  # nothing ran twice
+
+
+async def test_files_that_failed_to_download_are_fetched_on_resume(tmp_path: Path) -> None:
+    from sweeps.report import ReportWriter, RunRecord
+
+    spec = _spec(tmp_path, "grid:\n  Noise.seed: [1, 2]\n")
+    async with fleet(0.0) as sims:
+        first = await run_sweep(spec, servers=[sims[0].url])
+        df = load_report(first.out_dir).sort("run_index")
+        lost = df.row(0, named=True)
+        (first.out_dir / lost["outputs"][0]["path"]).unlink()
+        with ReportWriter(first.out_dir) as report:
+            record = next(r for r in report.records if r.run_id == lost["run_id"])
+            report.append(
+                RunRecord(
+                    **{
+                        **record.__dict__,
+                        "status": "failed",
+                        "error_type": "DownloadFailed",
+                        "outputs": tuple({**o, "path": None} for o in record.outputs),
+                    }
+                )
+            )
+        second = await run_sweep(spec, servers=[sims[0].url])
+        executed = await _history_size(sims[0])
+    assert (second.progress.done, second.progress.skipped) == (1, 1)
+    assert executed == 2  # fetched again, not run again
+    again = load_report(second.out_dir).sort("run_index").row(0, named=True)
+    assert again["status"] == "success" and again["prompt_id"] == lost["prompt_id"]
+    assert (second.out_dir / again["outputs"][0]["path"]).read_bytes().startswith(b"\x89PNG")
