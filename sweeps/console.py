@@ -138,7 +138,7 @@ class SweepBar:
         for url, server in snapshot.servers.items():
             state = "[yellow]cooling off[/]" if server.cooling_until else ""
             table.add_row(
-                f"  {url}",
+                f"  {server.name or url}",
                 f"done {server.done}",
                 f"failed {server.failed}",
                 f"running {server.running}",
