@@ -55,6 +55,11 @@ class ServerConnection:
         self._trackers: dict[str, tuple[PromptTracker, asyncio.Event]] = {}
         self._subscribers: list[Subscriber] = []
         self._foreign: set[str] = set()
+        """Prompts whose events will not reach us: waited for by polling /history."""
+        self._client_ids: dict[str, str] = {}
+        """The clientId each tracked prompt was queued under."""
+        self._socket_missing = False
+        """True once a submission gave up waiting for the socket, until it opens."""
 
     @property
     def url(self) -> str:
@@ -70,6 +75,12 @@ class ServerConnection:
         async for event in self.client.events():
             if isinstance(event, SocketOpened):
                 self.connected.set()
+                self._socket_missing = False
+                # Prompts queued under a clientId we no longer hold (it changed after
+                # an unclean close) send their events nowhere: poll for those.
+                for prompt_id, client_id in self._client_ids.items():
+                    if client_id != self.client.client_id:
+                        self._foreign.add(prompt_id)
             elif isinstance(event, SocketClosed):
                 self.connected.clear()
                 for _, wake in self._trackers.values():
@@ -103,15 +114,17 @@ class ServerConnection:
         polling /history. Pass ``prompt_id`` to choose the id (to journal it
         before the server knows it).
         """
-        if not self.connected.is_set():
+        if not self.connected.is_set() and not self._socket_missing:
             try:
                 async with asyncio.timeout(connect_timeout):
                     await self.connected.wait()
             except TimeoutError:
-                pass
+                # Say so once, not per prompt: until the socket opens, poll.
+                self._socket_missing = True
         prompt_id = prompt_id or str(uuid.uuid4())
         tracker = PromptTracker(prompt_id, server=self.url, prompt=prompt)
         self._trackers[prompt_id] = (tracker, asyncio.Event())
+        self._client_ids[prompt_id] = self.client.client_id
         try:
             queued = await self.client.queue_prompt(
                 prompt,
@@ -122,6 +135,7 @@ class ServerConnection:
             )
         except BaseException:
             self._trackers.pop(prompt_id, None)
+            self._client_ids.pop(prompt_id, None)
             raise
         return queued, tracker
 
@@ -179,6 +193,7 @@ class ServerConnection:
         finally:
             self._trackers.pop(tracker.prompt_id, None)
             self._foreign.discard(tracker.prompt_id)
+            self._client_ids.pop(tracker.prompt_id, None)
 
     async def _history(self, prompt_id: str, *, attempts: int) -> HistoryEntry | None:
         for attempt in range(attempts):

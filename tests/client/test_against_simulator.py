@@ -256,3 +256,22 @@ async def test_mask_upload_lands_in_input(conn) -> None:
     )
     assert (mask.name, mask.type) == ("base_mask.png", "input")
     assert (await client.view(OutputFile(mask.name, "", "input"))).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("speed", [1.0])
+async def test_a_prompt_running_through_an_unclean_reconnect_still_completes(sim) -> None:
+    """Its events go to the old clientId after the drop; the waiter polls /history instead."""
+    connection = ServerConnection(sim.url, poll_interval=0.05)  # safety_poll stays 30 s
+    progressed = asyncio.Event()
+    connection.subscribe(lambda e: isinstance(e, Progress) and progressed.set())
+    async with asyncio.TaskGroup() as group:
+        listener = group.create_task(connection.listen())
+        await asyncio.wait_for(connection.connected.wait(), 5)
+        _, tracker = await connection.submit(_sleepy(steps=10, step_ms=50))
+        await asyncio.wait_for(progressed.wait(), 5)
+        await sim.drop_websockets(abort=True)
+        outcome = await asyncio.wait_for(connection.wait(tracker), 5)
+        listener.cancel()
+    await connection.client.aclose()
+    assert outcome.status == "success"
+    assert outcome.outputs
