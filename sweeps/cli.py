@@ -78,7 +78,13 @@ def watch(servers: Sequence[str], interval: float) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
 @click.option("--offline", is_flag=True, help="Expand and preview only; do not ask any server.")
-@click.option("--preview", default=10, show_default=True, help="How many runs to list.")
+@click.option(
+    "--preview",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many runs to list.",
+)
 def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> None:
     """Show what SPEC would run, and check it against the servers. Queues nothing."""
     from rich.console import Console
@@ -98,7 +104,13 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
-@click.option("--depth", default=2, show_default=True, help="Prompts kept queued per server.")
+@click.option(
+    "--depth",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Prompts kept queued per server.",
+)
 @click.option(
     "--interrupt-running",
     is_flag=True,
@@ -204,7 +216,13 @@ async def _headless_sweep(
 
 @main.command()
 @click.argument("out", type=click.Path(exists=True, path_type=Path))
-@click.option("--failures", default=10, show_default=True, help="How many failures to list.")
+@click.option(
+    "--failures",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many failures to list.",
+)
 def report(out: Path, failures: int) -> None:
     """Summarize a sweep's OUT directory (or report.parquet): outcomes per server and
     per swept value, the slowest nodes, the first failures."""
@@ -282,7 +300,14 @@ def sim(
 
 
 @main.command()
-@click.option("--servers", "count", default=3, show_default=True, help="Simulated servers.")
+@click.option(
+    "--servers",
+    "count",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1, max=64),
+    help="Simulated servers.",
+)
 @click.option("--headless", is_flag=True, help="Print progress instead of opening the dashboard.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
 @click.option(
