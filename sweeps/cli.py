@@ -53,7 +53,11 @@ def main() -> None:
 @main.command()
 @click.option("--server", "-s", "servers", multiple=True, help=SERVER_HELP)
 @click.option(
-    "--interval", default=2.0, show_default=True, help="Seconds between /system_stats polls."
+    "--interval",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between /system_stats polls.",
 )
 def watch(servers: Sequence[str], interval: float) -> None:
     """Open the live dashboard.
@@ -241,11 +245,23 @@ def report(out: Path, failures: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8188, show_default=True, type=int)
-@click.option("--speed", default=1.0, show_default=True, help="Cost multiplier; 0 is instant.")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Cost multiplier; 0 is instant.",
+)
 @click.option("--previews/--no-previews", default=True, show_default=True)
 @click.option("--crystools", is_flag=True, help="Send Crystools monitor messages.")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True)
-@click.option("--vram-gb", type=float, default=12.0, show_default=True, help="VRAM to report.")
+@click.option(
+    "--vram-gb",
+    type=click.FloatRange(min=0.5),
+    default=12.0,
+    show_default=True,
+    help="VRAM to report.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
