@@ -319,15 +319,17 @@ class Sweep:
         for prompt_id, live in list(self._live.items()):
             client = live.conn.client
             try:
-                if not live.tracker.started:
+                running = live.tracker.started
+                if not running:
                     await client.delete_from_queue([prompt_id])
                     queue = await client.get_queue()
-                    still_there = any(i.prompt_id == prompt_id for i in queue.running)
-                    if not still_there and not live.tracker.started:
+                    # It may have started before the delete arrived (its events not in yet).
+                    running = any(i.prompt_id == prompt_id for i in queue.running)
+                    if not running and not live.tracker.started:
                         live.abandoned = True
                         live.tracker.done = True
                         live.conn.wake(prompt_id)
-                elif interrupt_running:
+                if running and interrupt_running:
                     await client.interrupt(prompt_id)
             except FleetError:
                 continue  # the server is gone; its wait will notice
