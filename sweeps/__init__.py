@@ -41,6 +41,7 @@ __all__ = [
     "plan_sweep",
     "report_metadata",
     "run_sweep",
+    "summarize",
 ]
 
 _HOMES = {
@@ -70,6 +71,7 @@ _HOMES = {
     "plan_sweep": "runner",
     "report_metadata": "report",
     "run_sweep": "runner",
+    "summarize": "summary",
 }
 
 if TYPE_CHECKING:
@@ -96,6 +98,7 @@ if TYPE_CHECKING:
     from .scheduler import Sweep
     from .simulator import SimConfig, Simulator
     from .spec import load_spec
+    from .summary import summarize
     from .tracking import PromptOutcome
 
 
