@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import websockets
@@ -41,11 +42,14 @@ from .errors import (
 from .events import Event, SocketClosed, SocketOpened, Status, parse_binary, parse_text
 from .models import (
     HistoryEntry,
+    Job,
+    JobPage,
     OutputFile,
     PromptQueued,
     QueueState,
     SystemStats,
     UploadedFile,
+    jobs_params,
     missing_combo_options,
     parse_input_issue,
     parse_node_errors,
@@ -312,6 +316,34 @@ class ComfyClient:
 
     async def clear_history(self) -> None:
         await self._request("POST", "/history", json_body={"clear": True})
+
+    async def jobs(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        workflow_id: str | None = None,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> JobPage:
+        """GET /api/jobs: running, pending and finished prompts, filtered and paged.
+
+        A bad parameter is a :class:`RequestRejected` (400) from the server.
+        """
+        params = jobs_params(status, workflow_id, sort_by, sort_order, limit, offset)
+        body = await self._get_json("/api/jobs", params)
+        return self._parse("GET /api/jobs", JobPage.from_json, body)
+
+    async def job(self, job_id: str) -> Job | None:
+        """GET /api/jobs/{id}, with outputs and the prompt once finished; None if unknown."""
+        try:
+            body = await self._get_json(f"/api/jobs/{quote(job_id, safe='')}")
+        except RequestRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._parse("GET /api/jobs/{id}", Job.from_json, body)
 
     # -- files --------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Every route exists twice, bare and under ``/api``, as on the real server. The
 error behaviour is reproduced along with the happy paths, because clients trip
 over it: malformed JSON gives aiohttp's plain-text 500, a wrong method gives
 404 (the real server's static catch-all swallows it), unknown classes and
-history ids give ``{}`` with 200.
+history ids give ``{}`` with 200. The jobs routes are declared with their
+``/api`` already, so they exist as ``/api/jobs`` and ``/api/api/jobs`` only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image
 
 from sweeps.simulator.executor import now_ms
 from sweeps.simulator.files import PathRefused
+from sweeps.simulator.jobs import JobQueryError, get_job, list_jobs, parse_job_query
 from sweeps.simulator.prompt_queue import QueueItem
 from sweeps.validation import validate_prompt
 
@@ -152,6 +154,25 @@ class _Routes:
             for prompt_id in body["delete"]:
                 self.sim.queue.delete_history(prompt_id)
         return web.Response(status=200)
+
+    # ----- jobs (comfy_execution/jobs.py)
+
+    async def jobs(self, request: web.Request) -> web.Response:
+        try:
+            query = parse_job_query(request.rel_url.query)
+        except JobQueryError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        running, pending = self.sim.queue.current()
+        return web.json_response(list_jobs(running, pending, self.sim.queue.get_history(), query))
+
+    async def job_by_id(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        running, pending = self.sim.queue.current()
+        history = self.sim.queue.get_history(prompt_id=job_id)
+        job = get_job(job_id, running, pending, history)
+        if job is None:
+            return web.json_response({"error": "Job not found"}, status=404)
+        return web.json_response(job)
 
     # ----- files
 
@@ -338,6 +359,11 @@ def build_app(sim: Simulator) -> web.Application:
         middlewares=[_fault_middleware(sim), _error_middleware],
         client_max_size=sim.config.max_upload_size,
     )
+    # Declared as "/api/jobs" upstream, so prefixing gives /api/api/jobs and no /jobs.
+    table += [
+        ("GET", "/api/jobs", handlers.jobs),
+        ("GET", "/api/jobs/{job_id}", handlers.job_by_id),
+    ]
     for prefix in ("/api", ""):
         for method, path, handler in table:
             app.router.add_route(method, prefix + path, handler)
