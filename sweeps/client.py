@@ -12,11 +12,9 @@ failure is one of :mod:`sweeps.errors`.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import os
-import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,9 +22,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 
 from .config import ServerConfig
 from .errors import (
@@ -39,29 +34,27 @@ from .errors import (
     ServerTimeout,
     ServerUnreachable,
 )
-from .events import Event, SocketClosed, SocketOpened, Status, parse_binary, parse_text
+from .events import Event
+from .jobs import Job, JobPage, jobs_params
 from .models import (
     HistoryEntry,
-    Job,
-    JobPage,
     OutputFile,
     PromptQueued,
     QueueState,
     SystemStats,
     UploadedFile,
-    jobs_params,
     missing_combo_options,
     parse_input_issue,
     parse_node_errors,
     with_combo_options,
 )
 from .schema import NodeSchema, parse_object_info
+from .stream import USER_AGENT
+from .stream import events as stream_events
 
 __all__ = ["ComfyClient"]
 
 # Previews are small, but SaveImageWebsocket sends full-size PNGs over /ws.
-_WS_MAX_FRAME = 64 * 1024 * 1024
-_USER_AGENT = "comfyfleet"
 
 _T = TypeVar("_T")
 
@@ -96,7 +89,7 @@ class ComfyClient:
         t = self.server.timeouts
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
-            headers={"User-Agent": _USER_AGENT, **self.server.headers},
+            headers={"User-Agent": USER_AGENT, **self.server.headers},
             timeout=httpx.Timeout(t.read, connect=t.connect),
             # Connection refused is retried by the transport, not by hand.
             transport=httpx.AsyncHTTPTransport(retries=1),
@@ -460,90 +453,13 @@ class ComfyClient:
 
     # -- websocket ----------------------------------------------------------
 
-    async def _open_socket(self) -> ClientConnection:
-        uri = self.server.ws_url(self.client_id)
-        try:
-            socket = await ws_connect(
-                uri,
-                additional_headers={**self.server.headers},
-                user_agent_header=_USER_AGENT,
-                open_timeout=self.server.timeouts.connect,
-                ping_interval=self.server.timeouts.ws_idle,
-                ping_timeout=self.server.timeouts.ws_idle,
-                close_timeout=2,
-                max_size=_WS_MAX_FRAME,
-                proxy=None,
-            )
-        except TimeoutError as exc:
-            raise ServerTimeout(f"websocket {uri} did not open in time", server=self.url) from exc
-        except (OSError, websockets.exceptions.WebSocketException) as exc:
-            raise ServerUnreachable(f"websocket {uri} failed: {exc}", server=self.url) from exc
-        # Must be the first message: it switches previews to type 4 frames (PROTOCOL 6.4).
-        flags = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
-        try:
-            await socket.send(json.dumps(flags))
-        except websockets.exceptions.ConnectionClosed as exc:
-            await socket.close()
-            raise ServerUnreachable(
-                f"websocket {uri} closed at once: {exc}", server=self.url
-            ) from exc
-        return socket
+    def events(self, *, reconnect: bool = True, max_backoff: float = 10.0) -> AsyncIterator[Event]:
+        """Every event from /ws, forever, reconnecting with backoff: see
+        :func:`sweeps.stream.events`. After an unclean close ``client_id`` changes."""
+        if self._state is _State.CLOSED:
+            raise ClientClosed(f"client for {self.url} used after close")
+        return stream_events(self, reconnect=reconnect, max_backoff=max_backoff)
 
-    async def events(
-        self,
-        *,
-        reconnect: bool = True,
-        max_backoff: float = 10.0,
-    ) -> AsyncIterator[Event]:
-        """Every event from /ws, forever, reconnecting with backoff.
-
-        Yields :class:`SocketOpened` after each connect and :class:`SocketClosed`
-        (with ``retry_in``) after each drop, so a consumer knows when events may
-        have been missed and should reconcile with /history. Malformed frames
-        come through as :class:`MalformedFrame`; nothing here is fatal except
-        cancellation.
-
-        If a socket closes without a clean close handshake, the server may still
-        hold it; reconnecting under the same ``clientId`` would leave the new
-        socket deaf when the old one is finally dropped (PROTOCOL 6.6). So after
-        an unclean close a fresh ``client_id`` is used.
-        """
-        delay = 0.0
-        while True:
-            if self._state is _State.CLOSED:
-                raise ClientClosed(f"client for {self.url} used after close")
-            try:
-                socket = await self._open_socket()
-            except (ServerUnreachable, ServerTimeout) as exc:
-                if not reconnect:
-                    raise
-                delay = min(max_backoff, max(0.25, delay * 2)) * random.uniform(0.8, 1.2)
-                yield SocketClosed(str(exc), retry_in=delay, server=self.url)
-                await asyncio.sleep(delay)
-                continue
-            delay = 0.0
-            clean = False
-            reason = "closed"
-            try:
-                async for frame in socket:
-                    if isinstance(frame, str):
-                        event = parse_text(frame, server=self.url)
-                    else:
-                        event = parse_binary(frame, server=self.url)
-                    if isinstance(event, Status) and event.sid is not None:
-                        yield SocketOpened(event.sid, server=self.url)
-                    yield event
-                clean = socket.close_code in (1000, 1001)
-                reason = f"closed by server (code {socket.close_code})"
-            except websockets.exceptions.ConnectionClosed as exc:
-                reason = f"connection lost: {exc}"
-            finally:
-                await socket.close()
-            if not clean:
-                self.client_id = str(uuid.uuid4())
-            if not reconnect:
-                yield SocketClosed(reason, retry_in=None, server=self.url)
-                return
-            delay = 0.25
-            yield SocketClosed(reason, retry_in=delay, server=self.url)
-            await asyncio.sleep(delay)
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED

@@ -11,7 +11,8 @@ import pytest
 
 from sweeps.client import ComfyClient
 from sweeps.errors import ProtocolError, RequestRejected
-from sweeps.models import Job, JobPage, OutputFile
+from sweeps.jobs import Job, JobPage
+from sweeps.models import OutputFile
 from sweeps.simulator import SimConfig, Simulator
 from tests.simulator.prompts import sleep_prompt, txt2img
 from tests.simulator.wire import open_socket
