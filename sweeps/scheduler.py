@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from .config import ServerConfig
 from .connection import ServerConnection
 from .downloads import download_outputs
 from .errors import FleetError, PromptRejected, RequestRejected, ServerFailed, TransportError
+from .pool import Pool
 from .progress import ServerProgress, SweepProgress
 from .report import ReportWriter, RunRecord, Status, Submission
 from .tracking import PromptOutcome, PromptTracker
@@ -50,116 +50,6 @@ class RunLike(Protocol):
     def params(self) -> Mapping[str, Any]: ...
     @property
     def repeat(self) -> int: ...
-
-
-LOOKAHEAD = 64
-"""How far past the next run a server looks for one that keeps its model loaded."""
-
-
-class _Pool:
-    """Runs not yet taken, and runs handed back for another server.
-
-    The grid is consumed lazily, so a million-run sweep never sits in memory:
-    only a window of upcoming runs is held, in which each server prefers a run
-    with the same ``affinity`` key (its loaders' inputs) as its previous one, so
-    it keeps its checkpoint loaded instead of swapping it at every run.
-    """
-
-    def __init__(
-        self,
-        runs: Iterable[RunLike],
-        servers: Sequence[str],
-        affinity: Callable[[RunLike], Hashable] | None = None,
-    ) -> None:
-        self.servers = list(servers)
-        self._fresh: Iterator[RunLike] = iter(runs)
-        self._ahead: deque[RunLike] = deque()
-        self._back: deque[tuple[RunLike, int, frozenset[str]]] = deque()
-        self._exhausted = False
-        self._affinity = affinity
-        self._last_key: dict[str, Hashable] = {}
-        self.in_flight = 0
-        self.changed = asyncio.Condition()
-
-    def _take(
-        self, server: str, eligible: Callable[[RunLike, str], bool]
-    ) -> tuple[RunLike, int, frozenset[str]] | None:
-        for i, item in enumerate(self._back):
-            run, _, tried = item
-            if server not in tried and eligible(run, server):
-                del self._back[i]
-                return item
-        for i, item in enumerate(self._back):
-            run, _, tried = item
-            # A run that failed here goes back here only once every server that
-            # could take it has failed it too: one dead server must not burn a
-            # run's attempts while healthy ones are busy.
-            if eligible(run, server) and all(
-                s in tried or not eligible(run, s) for s in self.servers
-            ):
-                del self._back[i]
-                return item
-        index = self._choose(server, eligible)
-        if index is None:
-            return None
-        run = self._ahead[index]
-        del self._ahead[index]
-        if self._affinity is not None:
-            self._last_key[server] = self._affinity(run)
-        return run, 0, frozenset()
-
-    def _choose(self, server: str, eligible: Callable[[RunLike, str], bool]) -> int | None:
-        """Index in the window of the run ``server`` should take next.
-
-        The first eligible run with the server's previous key, else the first
-        eligible run (so nothing waits longer than the window). The window grows
-        past its size only while it holds nothing this server may take.
-        """
-        wanted = self._last_key.get(server) if self._affinity is not None else None
-        first: int | None = None
-        i = 0
-        while True:
-            if i == len(self._ahead):
-                if self._exhausted or (first is not None and i >= LOOKAHEAD):
-                    return first
-                fresh = next(self._fresh, None)
-                if fresh is None:
-                    self._exhausted = True
-                    return first
-                self._ahead.append(fresh)
-            run = self._ahead[i]
-            if eligible(run, server):
-                if self._affinity is None or wanted is None or self._affinity(run) == wanted:
-                    return i
-                if first is None:
-                    first = i
-            i += 1
-
-    async def take(
-        self, server: str, eligible: Callable[[RunLike, str], bool], stopping: asyncio.Event
-    ) -> tuple[RunLike, int, frozenset[str]] | None:
-        """The next run for ``server``; None when there is nothing left for it."""
-        async with self.changed:
-            while not stopping.is_set():
-                item = self._take(server, eligible)
-                if item is not None:
-                    self.in_flight += 1
-                    return item
-                if self.in_flight == 0:
-                    return None  # nothing queued and nothing that could come back
-                await self.changed.wait()
-            return None
-
-    async def give_back(self, run: RunLike, attempts: int, tried: frozenset[str]) -> None:
-        async with self.changed:
-            self.in_flight -= 1
-            self._back.append((run, attempts, tried))
-            self.changed.notify_all()
-
-    async def settle(self) -> None:
-        async with self.changed:
-            self.in_flight -= 1
-            self.changed.notify_all()
 
 
 def _identity(run: RunLike) -> dict[str, Any]:
@@ -289,7 +179,7 @@ class Sweep:
         # (they may have run, or still be running) rather than pay for them twice.
         orphans = [s for s in self.report.unfinished() if s.server in by_url]
         runs = self._skip_done(self._runs, self.report.succeeded(), {s.run_id for s in orphans})
-        pool = _Pool(runs, list(by_url), self.affinity)
+        pool = Pool(runs, list(by_url), self.affinity)
         pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
         try:
             async with asyncio.TaskGroup() as group:
@@ -334,7 +224,7 @@ class Sweep:
             except FleetError:
                 continue  # the server is gone; its wait will notice
 
-    async def _worker(self, conn: ServerConnection, pool: _Pool) -> None:
+    async def _worker(self, conn: ServerConnection, pool: Pool) -> None:
         url = conn.url
         failures = 0
         while True:
@@ -369,7 +259,7 @@ class Sweep:
                 self._record(record, pool_url=url)
             await pool.settle()
 
-    async def _adopt(self, conn: ServerConnection, orphan: Submission, pool: _Pool) -> None:
+    async def _adopt(self, conn: ServerConnection, orphan: Submission, pool: Pool) -> None:
         """Finish a run whose prompt an earlier session queued on ``conn``.
 
         Finished: its history gives the outcome and its files are downloaded.
