@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,30 +11,9 @@ from sweeps.config import ServerConfig, Timeouts
 from sweeps.errors import FleetError
 from sweeps.events import Status
 from sweeps.monitor import FleetMonitor
-from sweeps.simulator import SimConfig, Simulator
+from sweeps.simulator import Simulator
 from sweeps.state import FleetSnapshot
-
-WORKFLOW: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "sample_workflows" / "txt2img_sd15.json").read_text()
-)
-
-
-def workflow(seed: int, steps: int = 8) -> dict[str, Any]:
-    graph = json.loads(json.dumps(WORKFLOW))
-    graph["3"]["inputs"].update(seed=seed, steps=steps)
-    return graph
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimConfig(speed=0.02, crystools=True, crystools_interval=0.1)) as server:
-        yield server
-
-
-@pytest.fixture
-async def sim2() -> AsyncIterator[Simulator]:
-    async with Simulator(SimConfig(speed=0.0, seed=2)) as server:
-        yield server
+from tests.workflows import sd15 as workflow
 
 
 async def until(

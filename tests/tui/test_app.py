@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from sweeps.config import ServerConfig
 from sweeps.events import ExecutionStart
 from sweeps.runner import plan_sweep
 from sweeps.simulator import Simulator
+from tests.workflows import sd15 as workflow
 from tui.app import FleetApp, SweepJob
 from tui.commands import FleetCommands
 from tui.messages import ActionFinished
@@ -22,16 +22,6 @@ from tui.widgets.queue_table import QueueTable
 from tui.widgets.server_card import ServerCard
 
 from .conftest import until
-
-WORKFLOW: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "sample_workflows" / "txt2img_sd15.json").read_text()
-)
-
-
-def workflow(seed: int, steps: int = 8) -> dict[str, Any]:
-    graph = json.loads(json.dumps(WORKFLOW))
-    graph["3"]["inputs"].update(seed=seed, steps=steps)
-    return graph
 
 
 def card_text(app: FleetApp, url: str) -> str:
