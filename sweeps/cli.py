@@ -1,4 +1,4 @@
-"""The ``comfyfleet`` command: watch, sweep, plan, sim, demo.
+"""The ``comfyfleet`` command: watch, sweep, plan, report, sim, demo.
 
 Exit codes: 0 when everything asked for succeeded, 1 when some runs failed or
 a server failed us, 2 for bad input (spec, workflow, flags), caught before
