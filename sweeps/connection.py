@@ -137,6 +137,13 @@ class ServerConnection:
             self._trackers.pop(prompt_id, None)
             self._client_ids.pop(prompt_id, None)
             raise
+        if queued.prompt_id != prompt_id:
+            # A server older than the prompt_id field chose its own id: follow that
+            # one, by polling, since its first events may have gone by unrecognised.
+            tracker = PromptTracker(queued.prompt_id, server=self.url, prompt=prompt)
+            self._trackers[queued.prompt_id] = (tracker, self._trackers.pop(prompt_id)[1])
+            self._client_ids[queued.prompt_id] = self._client_ids.pop(prompt_id)
+            self._foreign.add(queued.prompt_id)
         return queued, tracker
 
     def track(self, prompt_id: str) -> PromptTracker:

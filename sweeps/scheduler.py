@@ -317,6 +317,15 @@ class Sweep:
             return self._failure(run, attempts, conn.url, exc, status="rejected")
         except RequestRejected as exc:
             return self._failure(run, attempts, conn.url, exc, status="rejected")
+        if queued.prompt_id != prompt_id:  # an older server chose its own id
+            self.report.note_submitted(
+                Submission(
+                    **_identity(run),
+                    server=conn.url,
+                    prompt_id=queued.prompt_id,
+                    submitted_at=submitted_at,
+                )
+            )
         live = _Live(run, conn, tracker, submitted_at, submitted_clock)
         self._live[queued.prompt_id] = live
         self._server(conn.url, running=self._progress.servers[conn.url].running + 1)

@@ -275,3 +275,21 @@ async def test_a_prompt_running_through_an_unclean_reconnect_still_completes(sim
     await connection.client.aclose()
     assert outcome.status == "success"
     assert outcome.outputs
+
+
+async def test_a_server_that_ignores_the_chosen_prompt_id_is_followed_by_its_own(
+    conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ComfyUI before the prompt_id field answered with an id of its own choosing."""
+    queue_prompt = conn.client.queue_prompt
+
+    async def older_server(prompt, *, prompt_id=None, **kwargs):
+        return await queue_prompt(prompt, **kwargs)
+
+    monkeypatch.setattr(conn.client, "queue_prompt", older_server)
+    queued, tracker = await conn.submit(MODEL_FREE, prompt_id="chosen-by-the-client")
+    assert queued.prompt_id != "chosen-by-the-client"
+    assert tracker.prompt_id == queued.prompt_id
+    outcome = await asyncio.wait_for(conn.wait(tracker), 10)
+    assert outcome.status == "success"
+    assert [f.node_id for f in outcome.outputs] == ["4"]
