@@ -153,6 +153,8 @@ def sweep_progress(console: Console, title: str) -> Iterator[SweepBar]:
     bar = SweepBar(console, title)
     with bar.live:
         yield bar
+    if not console.is_terminal:
+        console.line()  # Rich ends a live display's last line only on a terminal
 
 
 def print_summary(console: Console, summary: Summary, *, max_values: int = 12) -> None:

@@ -47,9 +47,10 @@ async def test_plan_then_sweep_then_report(tmp_path: Path, sim: Simulator) -> No
     code, out, _ = await comfyfleet("plan", str(spec), "--server", sim.url)
     assert code == 0
     assert "cli: 3 runs" in out and "valid: every run can be served" in out
-    code, out, _ = await comfyfleet("sweep", str(spec), "--server", sim.url)
+    code, out, err = await comfyfleet("sweep", str(spec), "--server", sim.url)
     assert code == 0, out
     assert "3 succeeded, 0 failed" in out
+    assert err.endswith("\n")  # the progress display ends its line, even in a log file
     code, out, _ = await comfyfleet("report", str(tmp_path / "out"))
     assert code == 0 and "cli: 3 runs (3 success)" in out
 
