@@ -171,6 +171,8 @@ class ReportWriter:
                     self._records[entry.run_id] = entry
                     self._submitted.pop(entry.run_id, None)
         self._journal = self.journal_path.open("a", encoding="utf-8")
+        if self._journal.tell() and not _ends_with_newline(self.journal_path):
+            self._write("")  # a line torn by a crash must not swallow the next one
 
     def succeeded(self) -> set[str]:
         return {rid for rid, r in self._records.items() if r.status == "success"}
@@ -238,6 +240,12 @@ class ReportWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as journal:
+        journal.seek(-1, os.SEEK_END)
+        return journal.read(1) == b"\n"
 
 
 def _read_journal(path: Path) -> Iterable[RunRecord | Submission]:

@@ -84,6 +84,9 @@ def test_journal_survives_a_crash_and_resume_skips_successes(tmp_path: Path) -> 
     resumed.close()
     df = load_report(tmp_path)
     assert df.sort("run_index")["status"].to_list() == ["success", "success"]
+    # The line after the torn one is whole: a second resume still knows the retry.
+    with ReportWriter(tmp_path) as again:
+        assert again.succeeded() == {"id0", "id1"}
 
 
 def test_empty_report_still_has_every_column(tmp_path: Path) -> None:
