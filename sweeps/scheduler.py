@@ -192,6 +192,8 @@ class Sweep:
                             workers.create_task(self._worker(conn, pool))
                 for listener in listeners:
                     listener.cancel()
+        except BaseExceptionGroup as group:
+            raise _first_leaf(group) from None  # one failure reads better than a tree
         finally:
             for conn in self._own:
                 await conn.client.aclose()
@@ -357,6 +359,17 @@ class Sweep:
             paths = {}
             status = "failed"
             error_type, error_message = "DownloadFailed", str(exc)
+        except OSError as exc:
+            # Our disk, not the server: every later run would fail alike, so stop.
+            # The files stay on the server, and a resume fetches them.
+            paths = {}
+            status = "failed"
+            error_type = "DownloadFailed"
+            error_message = (
+                f"cannot save outputs into {self.report.out_dir}: {exc.strerror or exc}; "
+                "the sweep stopped, and the same command resumes it"
+            )
+            await self.stop(interrupt_running=False)
         for f in outcome.outputs:
             path = paths.get(id(f))
             outputs.append(
@@ -445,3 +458,10 @@ class Sweep:
         if time.monotonic() - self._last_parquet > interval:
             self.report.write_parquet()
             self._last_parquet = time.monotonic()
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

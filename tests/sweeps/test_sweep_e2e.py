@@ -389,3 +389,51 @@ async def test_files_that_failed_to_download_are_fetched_on_resume(tmp_path: Pat
     again = load_report(second.out_dir).sort("run_index").row(0, named=True)
     assert again["status"] == "success" and again["prompt_id"] == lost["prompt_id"]
     assert (second.out_dir / again["outputs"][0]["path"]).read_bytes().startswith(b"\x89PNG")
+
+
+async def test_a_full_disk_stops_the_sweep_and_a_resume_fetches_what_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from sweeps import scheduler
+
+    download = scheduler.download_outputs
+
+    async def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    spec = _spec(tmp_path, "grid:\n  Noise.seed: {range: [0, 6]}\n")
+    async with fleet(0.0) as sims:
+        monkeypatch.setattr(scheduler, "download_outputs", disk_full)
+        first = await run_sweep(spec, servers=[sims[0].url])
+        assert first.progress.failed >= 1 and first.progress.remaining > 0
+        df = load_report(first.out_dir)
+        assert set(df["error_type"].to_list()) == {"DownloadFailed"}
+        assert "No space left on device" in df["error_message"][0]
+        executed_before = await _history_size(sims[0])
+
+        monkeypatch.setattr(scheduler, "download_outputs", download)
+        second = await run_sweep(spec, servers=[sims[0].url])
+        executed = await _history_size(sims[0])
+    assert second.progress.done == 6 and second.progress.failed == 0
+    assert executed == 6  # what ran before the disk filled was fetched, not run again
+    assert executed_before < 6
+    df = load_report(second.out_dir)
+    assert df["status"].unique().to_list() == ["success"]
+    assert all((second.out_dir / o[0]["path"]).exists() for o in df["outputs"].to_list())
+
+
+async def test_an_unexpected_failure_surfaces_as_itself_not_as_a_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeps.report import ReportWriter
+
+    def journal_fails(self, record):
+        raise PermissionError(13, "Permission denied", str(self.journal_path))
+
+    monkeypatch.setattr(ReportWriter, "append", journal_fails)
+    spec = _spec(tmp_path, "grid:\n  Noise.seed: [1]\n")
+    async with fleet(0.0) as sims:
+        with pytest.raises(PermissionError, match="runs.jsonl"):
+            await run_sweep(spec, servers=[sims[0].url])
