@@ -39,6 +39,8 @@ __all__ = [
     "load_report",
     "load_spec",
     "plan_sweep",
+    "plan_xy_plot",
+    "render_xy_plot",
     "report_metadata",
     "run_sweep",
     "summarize",
@@ -69,6 +71,8 @@ _HOMES = {
     "load_report": "report",
     "load_spec": "spec",
     "plan_sweep": "runner",
+    "plan_xy_plot": "xyplot",
+    "render_xy_plot": "xyplot",
     "report_metadata": "report",
     "run_sweep": "runner",
     "summarize": "summary",
@@ -100,6 +104,7 @@ if TYPE_CHECKING:
     from .spec import load_spec
     from .summary import summarize
     from .tracking import PromptOutcome
+    from .xyplot import plan_xy_plot, render_xy_plot
 
 
 def __getattr__(name: str) -> Any:

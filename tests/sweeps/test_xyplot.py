@@ -1,0 +1,151 @@
+"""The X/Y plot: which image lands in which cell, --where filters, and the drawing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sweeps.errors import SpecError
+from sweeps.report import ReportWriter, RunRecord
+from sweeps.xyplot import parse_where, plan_xy_plot, render_xy_plot
+
+COLOURS = {"euler": (255, 0, 0), "dpmpp_2m": (0, 0, 255)}
+
+
+def _sweep(out: Path, rows: list[tuple[str, float, int, str]]) -> Path:
+    """A report of runs (sampler, cfg, seed, status), each success with a solid image."""
+    with ReportWriter(
+        out, addresses=["KSampler.sampler_name", "KSampler.cfg", "KSampler.seed"]
+    ) as report:
+        report.metadata["comfyfleet.sweep"] = '"shootout"'
+        for index, (sampler, cfg, seed, status) in enumerate(rows):
+            outputs: tuple[dict[str, object], ...] = ()
+            if status == "success":
+                name = f"{index:05d}-9-img.png"
+                Image.new("RGB", (32, 32), COLOURS[sampler]).save(out / name)
+                outputs = (
+                    {
+                        "node_id": "9",
+                        "filename": "img.png",
+                        "subfolder": "",
+                        "type": "output",
+                        "path": name,
+                    },
+                )
+            report.append(
+                RunRecord(
+                    run_id=f"r{index}",
+                    run_index=index,
+                    workflow="wf",
+                    repeat=0,
+                    params={
+                        "KSampler.sampler_name": sampler,
+                        "KSampler.cfg": cfg,
+                        "KSampler.seed": seed,
+                    },
+                    status=status,  # type: ignore[arg-type]
+                    outputs=outputs,
+                )
+            )
+    return out
+
+
+ROWS = [
+    ("euler", 7.0, 1, "success"),
+    ("euler", 4.0, 1, "failed"),
+    ("dpmpp_2m", 7.0, 1, "success"),
+    ("euler", 7.0, 2, "success"),
+    ("euler", 4.0, 2, "success"),
+]
+
+
+def test_each_cell_shows_the_first_image_that_fits_it(tmp_path: Path) -> None:
+    out = _sweep(tmp_path, ROWS)
+    plot = plan_xy_plot(out, x="KSampler.cfg", y="KSampler.sampler_name")
+    assert plot.xs == (4.0, 7.0)  # numeric axes ascend, whatever the run order
+    assert plot.ys == ("euler", "dpmpp_2m")  # others keep the spec's order
+    by_place = {(c.x, c.y): c for c in plot.cells}
+    assert by_place[(7.0, "euler")].run_index == 0
+    assert by_place[(4.0, "euler")].run_index == 4  # run 1 failed; run 4 has an image
+    assert by_place[(7.0, "dpmpp_2m")].image == out / "00002-9-img.png"
+    assert by_place[(4.0, "dpmpp_2m")].note == "no run"
+    assert plot.varying == {"KSampler.seed": 2}
+    assert "--where KSampler.seed=VALUE" in plot.warnings()[0]
+
+
+def test_where_is_typed_against_the_column(tmp_path: Path) -> None:
+    out = _sweep(tmp_path, ROWS)
+    plot = plan_xy_plot(
+        out, x="KSampler.cfg", y="KSampler.sampler_name", where=parse_where(["KSampler.seed=1"])
+    )
+    by_place = {(c.x, c.y): c for c in plot.cells}
+    assert by_place[(4.0, "euler")].note == "failed"
+    assert by_place[(4.0, "euler")].run_index == 1
+    assert plot.varying == {}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"x": "KSampler.steps"},
+            "not a swept address.*KSampler.sampler_name, KSampler.cfg, KSampler.seed",
+        ),
+        ({"x": "KSampler.cfg", "y": "KSampler.cfg"}, "two different addresses"),
+        (
+            {"x": "KSampler.cfg", "where": {"KSampler.seed": "three"}},
+            "expected an integer; its values: 1, 2",
+        ),
+        (
+            {"x": "KSampler.cfg", "where": {"KSampler.seed": "9"}},
+            "no run .* matches --where KSampler.seed=9",
+        ),
+    ],
+)
+def test_bad_axes_and_filters_name_what_is_valid(
+    tmp_path: Path, kwargs: dict, message: str
+) -> None:
+    out = _sweep(tmp_path, ROWS)
+    with pytest.raises(SpecError, match=message):
+        plan_xy_plot(out, **kwargs)
+
+
+def test_where_needs_address_equals_value() -> None:
+    with pytest.raises(SpecError, match="expected ADDRESS=VALUE"):
+        parse_where(["KSampler.seed"])
+
+
+def test_a_directory_without_a_report_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no report.parquet here"):
+        plan_xy_plot(tmp_path, x="a.b")
+
+
+def test_the_drawing_holds_every_image_in_its_column(tmp_path: Path) -> None:
+    out = _sweep(tmp_path / "out", ROWS)
+    one_row = render_xy_plot(
+        plan_xy_plot(
+            out, x="KSampler.sampler_name", where={"KSampler.seed": 1, "KSampler.cfg": 7.0}
+        ),
+        tmp_path / "row.png",
+        cell_px=64,
+    )
+    grid = render_xy_plot(
+        plan_xy_plot(out, x="KSampler.cfg", y="KSampler.sampler_name"),
+        tmp_path / "grid.png",
+        cell_px=64,
+    )
+    with Image.open(one_row) as row, Image.open(grid) as full:
+        assert full.height > row.height  # two rows of cells, not one
+        pixels = row.convert("RGB")
+        width, height = pixels.size
+        # euler (red) is drawn left of dpmpp_2m (blue), in the order of the spec.
+        spots = {
+            colour: [
+                x for x in range(width) for y in range(height) if pixels.getpixel((x, y)) == colour
+            ]
+            for colour in COLOURS.values()
+        }
+        reds, blues = spots[COLOURS["euler"]], spots[COLOURS["dpmpp_2m"]]
+        assert reds and blues and max(reds) < min(blues)
