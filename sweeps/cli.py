@@ -243,6 +243,55 @@ def report(out: Path, failures: int) -> None:
 
 
 @main.command()
+@click.argument("out", type=click.Path(exists=True, path_type=Path))
+@click.option("-x", "x", required=True, help="The swept address across (one column per value).")
+@click.option("-y", "y", help="The swept address down (one row per value).")
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="ADDR=VALUE",
+    help="Keep only runs with this value; repeat for several.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The image to write; its suffix picks the format (.png, .jpg, .pdf, .svg).",
+)
+@click.option(
+    "--cell",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=16, max=4096),
+    help="Cell size in pixels.",
+)
+def grid(
+    out: Path, x: str, y: str | None, where: Sequence[str], output: Path | None, cell: int
+) -> None:
+    """Draw the X/Y plot of a sweep's images: one value of X per column, of Y per row."""
+    from .xyplot import parse_where, plan_xy_plot, render_xy_plot
+
+    try:
+        plot = plan_xy_plot(out, x=x, y=y, where=parse_where(where))
+    except SpecError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(2) from None
+    for warning in plot.warnings():
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    folder = out if out.is_dir() else out.parent
+    name = "xy-" + "-".join(a for a in (x, y) if a) + ".png"
+    dest = render_xy_plot(plot, output or folder / _safe_file_name(name), cell_px=cell)
+    shown = sum(c.image is not None for c in plot.cells)
+    click.echo(f"{dest}: {shown} of {len(plot.cells)} cells have an image")
+
+
+def _safe_file_name(name: str) -> str:
+    """Addresses may hold titles with spaces or slashes; a file name may not hold a slash."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8188, show_default=True, type=int)
 @click.option(

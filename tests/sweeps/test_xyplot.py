@@ -149,3 +149,25 @@ def test_the_drawing_holds_every_image_in_its_column(tmp_path: Path) -> None:
         }
         reds, blues = spots[COLOURS["euler"]], spots[COLOURS["dpmpp_2m"]]
         assert reds and blues and max(reds) < min(blues)
+
+
+def test_the_grid_command_writes_the_plot_beside_the_report(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sweeps.cli import main
+
+    out = _sweep(tmp_path / "out", ROWS)
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["grid", str(out), "-x", "KSampler.cfg", "-y", "KSampler.sampler_name"]
+    )
+    assert result.exit_code == 0, result.output
+    written = out / "xy-KSampler.cfg-KSampler.sampler_name.png"
+    assert f"{written}: 3 of 4 cells have an image" in result.stdout
+    assert "KSampler.seed has 2 values within each cell" in result.stderr
+    with Image.open(written) as image:
+        assert image.format == "PNG"
+
+    bad = runner.invoke(main, ["grid", str(out), "-x", "KSampler.steps"])
+    assert bad.exit_code == 2
+    assert "not a swept address" in bad.stderr
