@@ -20,7 +20,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -34,7 +34,7 @@ from sweeps.simulator.nodes import behaviour_for
 from sweeps.simulator.ordering import ExecutionList, is_link
 from sweeps.simulator.progress import ProgressRegistry
 from sweeps.simulator.prompt_queue import PromptQueue, QueueItem
-from sweeps.simulator.sockets import SocketHub, encode_preview, encode_text_frame
+from sweeps.simulator.sockets import SocketHub, encode_text_frame
 
 __all__ = ["Executor", "Interrupted"]
 
@@ -118,15 +118,18 @@ class _NodeContext:
         seconds = self.config.scaled_seconds(ms)
         await asyncio.sleep(seconds)
 
-    async def progress(self, value: int, total: int, preview: Image.Image | None = None) -> None:
+    async def progress(
+        self,
+        value: int,
+        total: int,
+        preview: Image.Image | None = None,
+        preview_format: Literal["JPEG", "PNG"] = "JPEG",
+    ) -> None:
         self._executor.check_interrupt()
-        self._run.progress.update(self.node_id, value, total, preview)
+        self._run.progress.update(self.node_id, value, total, preview, preview_format)
 
     def send_text(self, text: str) -> None:
         self._executor.hub.send_bytes(encode_text_frame(self.node_id, text), None)
-
-    def send_image_frame(self, png: bytes) -> None:
-        self._executor.hub.send_bytes(encode_preview(png, "PNG", None), self._run.client_id)
 
 
 class Executor:

@@ -52,11 +52,15 @@ class FileStore:
         self.input_dir = self.root / "input"
         self.output_dir = self.root / "output"
         self.temp_dir = self.root / "temp"
+        self.user_dir = self.root / "user"
+        """Per-user data and settings (``--user-directory``); survives restarts."""
+        self.web_dir = self.root / "web"
+        """An empty web root: upstream's static catch-all serves from here and finds nothing."""
 
     def prepare(self) -> None:
         """Create the directories; wipe temp/, as ComfyUI's ``cleanup_temp`` does at start."""
         shutil.rmtree(self.temp_dir, ignore_errors=True)
-        for d in (self.input_dir, self.output_dir, self.temp_dir):
+        for d in (self.input_dir, self.output_dir, self.temp_dir, self.user_dir, self.web_dir):
             d.mkdir(parents=True, exist_ok=True)
 
     def cleanup(self) -> None:

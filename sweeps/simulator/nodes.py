@@ -14,7 +14,7 @@ import re
 import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 
@@ -51,12 +51,14 @@ class NodeContext(Protocol):
     async def spend(self, ms: float) -> None: ...
 
     async def progress(
-        self, value: int, total: int, preview: Image.Image | None = None
+        self,
+        value: int,
+        total: int,
+        preview: Image.Image | None = None,
+        preview_format: Literal["JPEG", "PNG"] = "JPEG",
     ) -> None: ...
 
     def send_text(self, text: str) -> None: ...
-
-    def send_image_frame(self, png: bytes) -> None: ...
 
 
 Behaviour = Callable[[NodeContext, dict[str, Any]], Awaitable[NodeResult]]
@@ -315,11 +317,18 @@ async def preview_any(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
 
 
 async def save_image_websocket(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+    """Each image is a ProgressBar update ``(step, batch)`` carrying a PNG preview.
+
+    That is all the upstream node does, so clients see ``progress_state`` and
+    ``progress`` per image, and the picture as a type-1 frame (type 4 for a
+    client that negotiated preview metadata), interruptible like any update.
+    """
     await ctx.spend(ctx.config.costs.base_ms(ctx.class_type))
     pic = i["images"]
     if isinstance(pic, Picture):
         for index in range(min(pic.batch, 64)):
-            ctx.send_image_frame(encode_png(pic.render(index, ctx.config.max_image_side)))
+            image = pic.render(index, ctx.config.max_image_side)
+            await ctx.progress(index, pic.batch, image, "PNG")
     return NodeResult(())
 
 

@@ -10,11 +10,11 @@ a type-4 frame *before* ``progress`` for a client that negotiated
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
-from sweeps.simulator.images import encode_jpeg
+from sweeps.simulator.images import encode_jpeg, encode_png
 from sweeps.simulator.sockets import SocketHub, encode_preview
 
 __all__ = ["ProgressRegistry"]
@@ -65,28 +65,45 @@ class ProgressRegistry:
         entry["value"] = entry["max"]
         self._send_state()
 
-    def update(self, node_id: str, value: int, total: int, preview: Image.Image | None) -> None:
-        """One ProgressBar update (the caller has already checked for an interrupt)."""
+    def update(
+        self,
+        node_id: str,
+        value: int,
+        total: int,
+        preview: Image.Image | None,
+        preview_format: Literal["JPEG", "PNG"] = "JPEG",
+    ) -> None:
+        """One ProgressBar update (the caller has already checked for an interrupt).
+
+        A JPEG preview is a sampler's ``("JPEG", img, preview_size)`` tuple,
+        shrunk; a PNG one is ``SaveImageWebsocket``'s ``("PNG", img, None)``, the
+        full image, which reaches clients by exactly the same path.
+        """
         value = min(value, total)
         entry = self._entry(node_id)
         entry.update(state="running", value=value, max=total)
         self._send_state()
-        jpeg = encode_jpeg(preview, 95, self.preview_size) if preview is not None else None
+        encoded: bytes | None = None
+        if preview is not None:
+            if preview_format == "PNG":
+                encoded = encode_png(preview, compress_level=1)
+            else:
+                encoded = encode_jpeg(preview, 95, self.preview_size)
         with_metadata = self.hub.supports_preview_metadata(self.client_id)
-        if jpeg is not None and with_metadata:
+        if encoded is not None and with_metadata:
             metadata = {
                 "node_id": node_id,
                 "prompt_id": self.prompt_id,
                 "display_node_id": node_id,
                 "parent_node_id": None,
                 "real_node_id": node_id,
-                "image_type": "image/jpeg",
+                "image_type": "image/png" if preview_format == "PNG" else "image/jpeg",
             }
-            self.hub.send_bytes(encode_preview(jpeg, "JPEG", metadata), self.client_id)
+            self.hub.send_bytes(encode_preview(encoded, preview_format, metadata), self.client_id)
         self.hub.send(
             "progress",
             {"value": value, "max": total, "prompt_id": self.prompt_id, "node": node_id},
             self.client_id,
         )
-        if jpeg is not None and not with_metadata:
-            self.hub.send_bytes(encode_preview(jpeg, "JPEG", None), self.client_id)
+        if encoded is not None and not with_metadata:
+            self.hub.send_bytes(encode_preview(encoded, preview_format, None), self.client_id)

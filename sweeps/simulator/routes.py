@@ -2,10 +2,12 @@
 
 Every route exists twice, bare and under ``/api``, as on the real server. The
 error behaviour is reproduced along with the happy paths, because clients trip
-over it: malformed JSON gives aiohttp's plain-text 500, a wrong method gives
-404 (the real server's static catch-all swallows it), unknown classes and
-history ids give ``{}`` with 200. The jobs routes are declared with their
-``/api`` already, so they exist as ``/api/jobs`` and ``/api/api/jobs`` only.
+over it: malformed JSON gives aiohttp's plain-text 500; a GET of a POST-only
+path is the static web root's empty 404 while other wrong methods get 405;
+unknown classes and history ids give ``{}`` with 200. The jobs routes are
+declared with their ``/api`` already, so they exist as ``/api/jobs`` and
+``/api/api/jobs`` only. Users, settings, ``/internal`` and model listings live
+in their own modules (userdata.py, internal.py, models.py, frontend.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import mimetypes
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -23,35 +24,26 @@ from PIL import Image
 
 from sweeps.simulator.executor import now_ms
 from sweeps.simulator.files import PathRefused
+from sweeps.simulator.frontend import frontend_routes
+from sweeps.simulator.internal import internal_app
 from sweeps.simulator.jobs import JobQueryError, get_job, list_jobs, parse_job_query
+from sweeps.simulator.middleware import (
+    Handler,
+    cache_control,
+    error_to_500,
+    fault_gate,
+    origin_only,
+    plain_500,
+)
 from sweeps.simulator.prompt_queue import QueueItem
 from sweeps.validation import validate_prompt
 
 if TYPE_CHECKING:
     from sweeps.simulator.server import Simulator
 
-__all__ = ["INTERNAL_ERROR_TEXT", "build_app", "plain_500"]
+__all__ = ["build_app"]
 
-INTERNAL_ERROR_TEXT = "500 Internal Server Error\n\nServer got itself in trouble"
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
-MODEL_FOLDERS = (
-    "checkpoints configs loras vae text_encoders diffusion_models clip_vision style_models "
-    "embeddings diffusers vae_approx controlnet gligen upscale_models latent_upscale_models "
-    "custom_nodes hypernetworks photomaker classifiers model_patches audio_encoders"
-).split()
-EXTENSIONS = [
-    "/extensions/core/groupNode.js",
-    "/extensions/core/clipspace.js",
-    "/extensions/core/widgetInputs.js",
-    "/extensions/core/groupNodeManage.js",
-]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def plain_500() -> web.Response:
-    """What aiohttp answers when a handler raises: the real server's answer to bad input."""
-    return web.Response(status=500, text=INTERNAL_ERROR_TEXT)
 
 
 class _Routes:
@@ -63,22 +55,32 @@ class _Routes:
     # ----- execution
 
     async def post_prompt(self, request: web.Request) -> web.Response:
+        """``post_prompt``, including its reactions to bodies that are not objects.
+
+        Membership tests run on whatever JSON arrived, as upstream's ``in`` does:
+        a list or string body without ``"prompt"`` is a 400 ``no_prompt`` (and
+        still bumps the counter); ``null`` or a number is a 500.
+        """
         sim = self.sim
         if sim.faults.take_prompt_500():
             return plain_500()
-        body = await request.json()
+        sim.log.write("got prompt")
+        body: Any = await request.json()
         if "number" in body:
             number: int | float = float(body["number"])
         else:
             number = sim.number
-            if body.get("front"):
+            if "front" in body and body["front"]:
                 number = -number
             sim.number += 1
         if "prompt" not in body:
             return web.json_response(validate_prompt(None, {}).response_body("", 0), status=400)
+        prompt = body["prompt"]
+        if prompt is None or isinstance(prompt, bool | int | float):
+            raise TypeError("validate_prompt iterates the prompt")  # upstream: a plain 500
         prompt_id = str(body.get("prompt_id", uuid.uuid4()))
         result = validate_prompt(
-            body["prompt"],
+            prompt,
             sim.catalog.schemas,
             body.get("partial_execution_targets"),
             file_exists=sim.files.exists_annotated,
@@ -282,27 +284,6 @@ class _Routes:
     async def features(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.server_features())
 
-    async def embeddings(self, request: web.Request) -> web.Response:
-        return web.json_response([])
-
-    async def extensions(self, request: web.Request) -> web.Response:
-        return web.json_response(EXTENSIONS)
-
-    async def models(self, request: web.Request) -> web.Response:
-        return web.json_response(MODEL_FOLDERS)
-
-    async def models_folder(self, request: web.Request) -> web.Response:
-        folder = request.match_info["folder"]
-        if folder not in MODEL_FOLDERS:
-            return web.Response(status=404)
-        catalog = self.sim.catalog
-        listing = {
-            "checkpoints": catalog.combo_options("CheckpointLoaderSimple", "ckpt_name"),
-            "loras": catalog.combo_options("LoraLoader", "lora_name"),
-            "vae": [v for v in catalog.combo_options("VAELoader", "vae_name") if "." in str(v)],
-        }
-        return web.json_response(listing.get(folder, []))
-
 
 def _reencoded(data: bytes, name: str, preview: str | None, channel: str) -> web.Response:
     """``/view`` with ``preview=`` or ``channel=``: re-encode the stored image."""
@@ -330,63 +311,50 @@ def _reencoded(data: bytes, name: str, preview: str | None, channel: str) -> web
 
 
 def build_app(sim: Simulator) -> web.Application:
-    """The aiohttp application: every route bare and under ``/api``, plus middlewares."""
+    """The aiohttp application, registered as upstream's ``PromptServer.add_routes`` does.
+
+    Every API route twice (``/api`` first, then bare) with GET routes also
+    answering HEAD; ``/internal`` as a sub-application; last, the catch-all
+    that stands in for the static web root.
+    """
     handlers = _Routes(sim)
     table: list[tuple[str, str, Handler]] = [
-        ("POST", "/prompt", handlers.post_prompt),
-        ("GET", "/prompt", handlers.get_prompt),
-        ("GET", "/queue", handlers.get_queue),
-        ("POST", "/queue", handlers.post_queue),
-        ("POST", "/interrupt", handlers.post_interrupt),
-        ("POST", "/free", handlers.post_free),
-        ("GET", "/history", handlers.get_history),
-        ("GET", "/history/{prompt_id}", handlers.get_history_item),
-        ("POST", "/history", handlers.post_history),
+        ("GET", "/ws", handlers.websocket),
+        *frontend_routes(),
         ("GET", "/view", handlers.view),
         ("POST", "/upload/image", handlers.upload_image),
         ("POST", "/upload/mask", handlers.upload_mask),
-        ("GET", "/object_info", handlers.object_info),
-        ("GET", "/object_info/{node_class}", handlers.object_info_class),
         ("GET", "/system_stats", handlers.system_stats),
         ("GET", "/features", handlers.features),
-        ("GET", "/embeddings", handlers.embeddings),
-        ("GET", "/extensions", handlers.extensions),
-        ("GET", "/models", handlers.models),
-        ("GET", "/models/{folder}", handlers.models_folder),
-        ("GET", "/ws", handlers.websocket),
-    ]
-    app = web.Application(
-        middlewares=[_fault_middleware(sim), _error_middleware],
-        client_max_size=sim.config.max_upload_size,
-    )
-    # Declared as "/api/jobs" upstream, so prefixing gives /api/api/jobs and no /jobs.
-    table += [
+        ("GET", "/prompt", handlers.get_prompt),
+        ("GET", "/object_info", handlers.object_info),
+        ("GET", "/object_info/{node_class}", handlers.object_info_class),
+        ("GET", "/history", handlers.get_history),
+        ("GET", "/history/{prompt_id}", handlers.get_history_item),
+        ("GET", "/queue", handlers.get_queue),
+        ("POST", "/prompt", handlers.post_prompt),
+        ("POST", "/queue", handlers.post_queue),
+        ("POST", "/interrupt", handlers.post_interrupt),
+        ("POST", "/free", handlers.post_free),
+        ("POST", "/history", handlers.post_history),
+        # Declared as "/api/jobs" upstream, so prefixing gives /api/api/jobs and no /jobs.
         ("GET", "/api/jobs", handlers.jobs),
         ("GET", "/api/jobs/{job_id}", handlers.job_by_id),
+        *sim.userdata.routes(),
+        *sim.models.routes(),
     ]
+    app = web.Application(
+        middlewares=[fault_gate(sim), error_to_500, cache_control, origin_only],
+        client_max_size=sim.config.max_upload_size,
+    )
+    app.add_subapp("/internal", internal_app(sim))
     for prefix in ("/api", ""):
         for method, path, handler in table:
-            app.router.add_route(method, prefix + path, handler)
+            if method == "GET":
+                app.router.add_get(prefix + path, handler)
+            else:
+                app.router.add_route(method, prefix + path, handler)
+    # Upstream's `web.static('/', web_root)`: GET/HEAD of anything else is its 404 (empty,
+    # application/octet-stream), other methods its 405. aiohttp itself gives the same answers.
+    app.router.add_static("/", sim.files.web_dir)
     return app
-
-
-def _fault_middleware(sim: Simulator) -> Any:
-    @web.middleware
-    async def hang(request: web.Request, handler: Handler) -> web.StreamResponse:
-        await sim.faults.wait_http()
-        return await handler(request)
-
-    return hang
-
-
-@web.middleware
-async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map what the real server maps: 405 becomes 404; a handler crash becomes a plain 500."""
-    try:
-        return await handler(request)
-    except web.HTTPMethodNotAllowed:
-        return web.Response(status=404, text="404: Not Found")
-    except web.HTTPException:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-        return plain_500()

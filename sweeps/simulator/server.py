@@ -32,11 +32,14 @@ from sweeps.simulator.executor import Executor
 from sweeps.simulator.faults import Faults
 from sweeps.simulator.files import FileStore
 from sweeps.simulator.images import encode_png, gradient
+from sweeps.simulator.internal import ServerLog
 from sweeps.simulator.memory import ModelMemory
+from sweeps.simulator.models import ModelFolders
 from sweeps.simulator.monitor import Monitor
 from sweeps.simulator.prompt_queue import PromptQueue
 from sweeps.simulator.routes import build_app
 from sweeps.simulator.sockets import SocketHub
+from sweeps.simulator.userdata import UserData
 
 __all__ = ["Simulator", "serve"]
 
@@ -58,6 +61,8 @@ class Simulator:
         self.faults = Faults(self.config.seed)
         self.files = FileStore(self.config.data_dir)
         self.catalog = Catalog(load_object_info(self.config.object_info_path))
+        self.models = ModelFolders(self.catalog, self.files.root)
+        self.userdata = UserData(self.files.user_dir)
         self._stack: contextlib.AsyncExitStack | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._process_tasks: list[asyncio.Task[None]] = []
@@ -71,6 +76,8 @@ class Simulator:
         self.number = 0
         """``PromptServer.number``: the priority counter of ``POST /prompt``."""
         self.hub = SocketHub(self.server_features, self._on_connect)
+        self.log = ServerLog(self.hub)
+        """What the process has printed: ``/internal/logs`` and websocket ``logs`` events."""
         self.queue = PromptQueue(self._queue_changed)
         self.memory = ModelMemory(self.config)
         self.executor = Executor(
@@ -143,6 +150,8 @@ class Simulator:
 
     def _start_process(self) -> None:
         assert self._tasks is not None
+        self.log.write("Starting server")
+        self.log.write(f"To see the GUI go to: {self.url}")
         self._process_tasks = [
             self._tasks.create_task(self.hub.publish(), name="sim-publisher"),
             self._tasks.create_task(self.executor.run_forever(), name="sim-worker"),
