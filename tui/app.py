@@ -36,6 +36,7 @@ from sweeps.spec import load_spec
 from sweeps.state import FleetSnapshot
 
 from .commands import FleetCommands
+from .errors import describe
 from .messages import ActionFinished
 from .screens.add_server import AddServerScreen
 from .screens.confirm import ConfirmScreen
@@ -65,17 +66,12 @@ class FleetApp(App[int]):
     COMMANDS = App.COMMANDS | {FleetCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave the dashboard"),
-        Binding(
-            "s",
-            "run_sweep",
-            "Sweep",
-            id="run-sweep",
-            # Off the footer (which keeps the keys for the focused server); the
-            # command palette lists it as "Run a sweep…".
-            show=False,
-            tooltip="Run a sweep spec on the watched servers",
-        ),
     ]
+    """``s`` (run a sweep) and ``a`` (add a server) belong to the fleet screen, whose footer
+    shows them; the command palette offers both everywhere."""
+
+    ACTION_SLOW_AFTER = 1.5
+    """Seconds before a server action that has not answered says it is still waiting."""
 
     fleet: reactive[FleetSnapshot] = reactive(
         FleetSnapshot, always_update=True, init=False, repaint=False
@@ -89,6 +85,8 @@ class FleetApp(App[int]):
     """The wall clock, ticking once a second, for ages and elapsed times."""
     sweep: reactive[SweepProgress | None] = reactive(None, init=False, repaint=False)
     """The latest sweep's progress (``sweep --tui``, or one started here); None before any."""
+    engine_error: reactive[str | None] = reactive(None, init=False, repaint=False)
+    """Why the fleet monitor stopped, while it is stopped: the cards no longer update."""
 
     def __init__(
         self,
@@ -139,6 +137,33 @@ class FleetApp(App[int]):
     @work(group="engine", exclusive=True, exit_on_error=False, description="fleet monitor")
     async def run_engine(self) -> None:
         await self.monitor.run()
+
+    @property
+    def engine_running(self) -> bool:
+        return any(w.group == "engine" and not w.is_finished for w in self.workers)
+
+    def action_restart_engine(self) -> None:
+        """Watch the same servers with a fresh monitor after the last one stopped.
+
+        The stopped monitor closed its connections, so they cannot be reused; the
+        cards start over from "connecting". Not while a sweep runs: it lends the
+        monitor's connections.
+        """
+        if self.engine_running:
+            self.notify("The fleet monitor is running.", markup=False)
+            return
+        if self.sweep_running:
+            self.notify(
+                "A sweep is running on the monitor's connections: wait for it to end.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        old = self.monitor
+        self.monitor = FleetMonitor(old.servers, poll_interval=old.poll_interval, clock=self.clock)
+        self.engine_error = None
+        self.run_engine()
+        self.notify("Watching the fleet again.", title="Monitor restarted", markup=False)
 
     @work(group="sweep", exclusive=True, exit_on_error=False, description="sweep")
     async def run_sweep_job(self, job: SweepJob) -> None:
@@ -279,17 +304,18 @@ class FleetApp(App[int]):
         self.now = self.clock()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Worker failures become notifications, never tracebacks."""
+        """Worker failures become notifications, never tracebacks.
+
+        Screens send theirs here too (``Worker.StateChanged`` does not bubble).
+        """
         worker = event.worker
         if event.state is not WorkerState.ERROR:
             return
-        error = worker.error
-        title = getattr(error, "title", "Error")
+        title, message = describe(worker.error)
         if worker.group == "engine":
             title = "The fleet monitor stopped"
-        message = (
-            str(error) if isinstance(error, FleetError) else f"{type(error).__name__}: {error}"
-        )
+            self.engine_error = message
+            message += "\nThe cards no longer update: restart it from the command palette."
         self.notify(message, title=title, severity="error", timeout=10, markup=False)
 
     # -- actions (bindings, screens and the command palette all come here) ---
@@ -303,6 +329,9 @@ class FleetApp(App[int]):
             self.push_screen(ServerScreen(url))
 
     def action_add_server(self) -> None:
+        if self.screen.is_modal:
+            return  # a dialog is open (maybe this one): finish it first
+
         def added(config: ServerConfig | None) -> None:
             if config is None:
                 return
@@ -311,7 +340,8 @@ class FleetApp(App[int]):
             else:
                 self.notify(f"{config.url} is already watched", severity="warning", markup=False)
 
-        self.push_screen(AddServerScreen(), added)
+        watched = {s.url: s.name for s in self.fleet.servers}
+        self.push_screen(AddServerScreen(watched), added)
 
     def action_remove_server(self, url: str) -> None:
         name = self.server_name(url)
@@ -387,7 +417,22 @@ class FleetApp(App[int]):
     async def run_action_worker(
         self, url: str, act: Callable[[], Awaitable[None]], done: str
     ) -> None:
+        """Run one confirmed action and say how it went, whatever the server does.
+
+        A hung server answers only when the read timeout fires (30 s by default):
+        after :attr:`ACTION_SLOW_AFTER` the user is told that the action is still
+        waiting, so a confirmed action never looks ignored.
+        """
         name = self.server_name(url)
+        slow = self.set_timer(
+            self.ACTION_SLOW_AFTER,
+            partial(
+                self.notify,
+                f"{name}: still waiting for the server to answer ({done.lower()})…",
+                title="Waiting",
+                markup=False,
+            ),
+        )
         try:
             await act()
         except FleetError as exc:
@@ -396,5 +441,12 @@ class FleetApp(App[int]):
             )
             self.post_message(ActionFinished(url, done, ok=False))
             return
+        except KeyError:
+            # Removed between the question and the answer: nothing left to act on.
+            self.notify(f"{name} is no longer watched.", severity="warning", markup=False)
+            self.post_message(ActionFinished(url, done, ok=False))
+            return
+        finally:
+            slow.stop()
         self.notify(f"{name}: {done}", markup=False)
         self.post_message(ActionFinished(url, done, ok=True))

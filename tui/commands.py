@@ -22,7 +22,7 @@ Command = tuple[str, Callable[[], object], str]
 
 
 class FleetCommands(Provider):
-    """Actions on servers (open, interrupt, clear queue, free memory, add, remove) and sweeps."""
+    """Server actions (open, interrupt, clear, free, add, remove), sweeps, monitor restart."""
 
     def _commands(self) -> Iterator[Command]:
         from .screens.server import ServerScreen
@@ -39,8 +39,14 @@ class FleetCommands(Provider):
             yield ("Back to the fleet", screen.action_back, "Every server at a glance")
         else:
             urls = [s.url for s in app.fleet.servers]
-            yield ("Add server", app.action_add_server, "Watch another ComfyUI server")
+        yield ("Add server", app.action_add_server, "Watch another ComfyUI server")
         yield ("Run a sweep…", app.action_run_sweep, "Run a sweep spec on the watched servers")
+        if app.engine_error is not None:
+            yield (
+                "Restart the fleet monitor",
+                app.action_restart_engine,
+                f"It stopped: {app.engine_error}",
+            )
         for url in urls:
             name = app.server_name(url)
             if not isinstance(screen, ServerScreen):

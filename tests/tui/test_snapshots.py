@@ -108,3 +108,15 @@ def test_start_sweep_dialog(snap_compare, tmp_path, monkeypatch):
         await _settle(pilot)
 
     assert snap_compare(mixed(2).app(), run_before=run_before)
+
+
+def test_fleet_64_servers_80x24_with_a_sweep(snap_compare):
+    """The smallest terminal, the most servers, a sweep: compact cards, a capped panel."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        from .test_layout import many_servers_sweep
+
+        pilot.app.sweep = many_servers_sweep()  # type: ignore[attr-defined]
+        await _settle(pilot)
+
+    assert snap_compare(mixed(64).app(), terminal_size=(80, 24), run_before=run_before)

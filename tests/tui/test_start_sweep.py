@@ -140,7 +140,7 @@ async def test_a_spec_the_servers_refuse_starts_nothing(
         await until(pilot, lambda: bool(errors(app)))
         await pilot.pause()
         [message] = errors(app)
-        assert message.startswith("spec.yaml: ")
+        assert message.startswith("spec.yaml:")  # with the line of the value, when known
         assert "blur_radius" in message and "outside the allowed range 1..31" in message
         # Nothing started; the dialog is still open with what was typed, ready for a retry.
         dialog = app.screen

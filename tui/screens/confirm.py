@@ -26,8 +26,9 @@ class ConfirmScreen(ModalScreen[bool]):
             background: $surface;
             padding: 1 2;
         }
-        #question { text-style: bold; margin-bottom: 1; }
-        #detail { color: $text-muted; margin-bottom: 1; }
+        /* Full width, so that a long name, URL or id list wraps instead of being cut. */
+        #question { width: 100%; text-style: bold; margin-bottom: 1; }
+        #detail { width: 100%; color: $text-muted; margin-bottom: 1; }
         #buttons { height: auto; align-horizontal: right; }
         Button { margin-left: 2; }
     }

@@ -18,10 +18,11 @@ from textual.containers import Grid, VerticalScroll
 from textual.events import Resize, ScreenResume, ScreenSuspend
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from sweeps.state import FleetSnapshot
 
+from ..widgets.footer import SteadyFooter
 from ..widgets.server_card import ServerCard
 from ..widgets.sweep_panel import SweepPanel
 
@@ -35,36 +36,20 @@ COMPACT_CARD_HEIGHT = 4
 """Height of a ``-compact`` card."""
 
 
-class SteadyFooter(Footer):
-    """A Footer that rebuilds only when the keys it shows change.
-
-    Textual's Footer remounts all its keys whenever the bindings are refreshed,
-    which includes every focus change; that remount and the screen-wide layout it
-    causes cost more than the rest of a keypress. Moving between cards leaves the
-    shown keys as they were, so here it costs nothing.
-    """
-
-    _shown: tuple[object, ...] | None = None
-
-    def bindings_changed(self, screen: Screen[object]) -> None:
-        # Everything but the namespace (which node holds the binding): that changes
-        # with the focus but not what the footer draws.
-        shown = tuple(
-            (key, binding, enabled, tooltip)
-            for key, (_, binding, enabled, tooltip) in screen.active_bindings.items()
-        )
-        will_recompose = screen.app.app_focus and self.is_attached and screen is self.screen
-        if will_recompose and shown == self._shown:
-            return
-        if will_recompose:
-            self._shown = shown
-        super().bindings_changed(screen)
-
-
 def fleet_summary(fleet: FleetSnapshot) -> str:
     n = len(fleet.servers)
     noun = "server" if n == 1 else "servers"
     return f"{n} {noun} · {fleet.up} up · {fleet.busy} busy · {fleet.pending} pending"
+
+
+class CardsScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
+    """The scrolling view of the cards, which follows the focused card.
+
+    A focusable scroll view with its own arrow-key bindings took the focus from
+    the cards once they overflowed the screen, and its ``up``/``down`` scrolled
+    instead of moving between cards: the screen's keys move the focus, and
+    focusing a card scrolls it into view.
+    """
 
 
 class FleetScreen(Screen[None]):
@@ -82,7 +67,7 @@ class FleetScreen(Screen[None]):
         Binding(
             "c",
             "clear_queue",
-            "Clear queue",
+            "Clear",
             id="fleet-clear-queue",
             tooltip="Remove every pending prompt from the focused server",
         ),
@@ -103,7 +88,13 @@ class FleetScreen(Screen[None]):
             id="fleet-remove-server",
             tooltip="Stop watching the focused server",
             key_display="del",
-            show=False,
+        ),
+        Binding(
+            "s",
+            "app.run_sweep",
+            "Sweep",
+            id="fleet-run-sweep",
+            tooltip="Run a sweep spec on the watched servers",
         ),
         Binding(
             "d",
@@ -117,6 +108,10 @@ class FleetScreen(Screen[None]):
         Binding("up,k", "focus_row(-1)", "Previous row", id="fleet-up", show=False),
         Binding("right,l", "focus_offset(1)", "Next", id="fleet-right", show=False),
         Binding("left,h", "focus_offset(-1)", "Previous", id="fleet-left", show=False),
+        Binding("pagedown", "focus_page(1)", "Page down", id="fleet-page-down", show=False),
+        Binding("pageup", "focus_page(-1)", "Page up", id="fleet-page-up", show=False),
+        Binding("home", "focus_offset(-1_000_000)", "First", id="fleet-first", show=False),
+        Binding("end", "focus_offset(1_000_000)", "Last", id="fleet-last", show=False),
     ]
 
     compact: reactive[bool | None] = reactive(None)
@@ -129,7 +124,7 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label(id="summary", markup=False)
         yield SweepPanel(id="sweep")
-        with VerticalScroll(id="cards-scroll"):
+        with CardsScroll(id="cards-scroll"):
             yield Grid(id="cards")
         yield SteadyFooter()
 
@@ -137,6 +132,7 @@ class FleetScreen(Screen[None]):
         self.watch(self.app, "fleet", self._fleet_changed)
         self.watch(self.app, "now", self._now_changed, init=False)
         self.watch(self.app, "sweep", self._sweep_changed)
+        self.watch(self.app, "engine_error", self._engine_error_changed, init=False)
         scroll = self.query_one("#cards-scroll", VerticalScroll)
         self.watch(scroll, "scroll_y", self._sync_offscreen, init=False)
 
@@ -150,8 +146,20 @@ class FleetScreen(Screen[None]):
 
     # -- state down -------------------------------------------------------
 
+    def _show_summary(self, fleet: FleetSnapshot) -> None:
+        summary = self.query_one("#summary", Label)
+        error: str | None = getattr(self.app, "engine_error", None)
+        text = fleet_summary(fleet)
+        if error is not None:
+            text = f"monitor stopped, cards are stale (ctrl+p to restart): {error} · {text}"
+        summary.set_class(error is not None, "-error")
+        summary.update(text, layout=False)
+
+    def _engine_error_changed(self) -> None:
+        self._show_summary(self.app.fleet)  # type: ignore[attr-defined]
+
     def _fleet_changed(self, fleet: FleetSnapshot) -> None:
-        self.query_one("#summary", Label).update(fleet_summary(fleet), layout=False)
+        self._show_summary(fleet)
         urls = [s.url for s in fleet.servers]
         gone = [url for url in self._cards if url not in urls]
         for url in gone:
@@ -228,6 +236,8 @@ class FleetScreen(Screen[None]):
             return
         grid = self.query_one("#cards", Grid)
         width, height = self.size
+        # A quarter of the screen for per-server sweep lines: 4 of them in 24 rows.
+        self.query_one(SweepPanel).server_rows = max(2, min(8, height // 6))
         columns = max(1, min(len(self._cards), width // CARD_WIDTH))
         rows = -(-len(self._cards) // columns) if self._cards else 1
         available = max(1, height - 2 - (self.query_one(SweepPanel).outer_size.height or 0))
@@ -285,3 +295,11 @@ class FleetScreen(Screen[None]):
         """Move focus a row of cards up or down."""
         columns = self.query_one("#cards", Grid).styles.grid_size_columns or 1
         self.action_focus_offset(rows * columns)
+
+    def action_focus_page(self, pages: int) -> None:
+        """Move focus by as many rows of cards as the view shows."""
+        scroll = self.query_one("#cards-scroll", VerticalScroll)
+        grid = self.query_one("#cards", Grid)
+        row_height = COMPACT_CARD_HEIGHT if grid.has_class("-compact") else CARD_HEIGHT
+        rows = max(1, scroll.scrollable_content_region.height // row_height)
+        self.action_focus_row(pages * rows)

@@ -16,15 +16,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
+from textual.worker import Worker
 
 from sweeps.errors import FleetError
 from sweeps.monitor import FleetMonitor, ServerFacts
 from sweeps.state import FleetSnapshot, ServerSnapshot
 
+from ..errors import fleet_error
 from ..messages import ActionFinished
 from ..units import gib
 from ..widgets.event_log import EventLog
+from ..widgets.footer import SteadyFooter
 from ..widgets.history_table import HistoryTable
 from ..widgets.preview import PreviewImage
 from ..widgets.queue_table import QueueTable
@@ -78,14 +81,14 @@ class ServerScreen(Screen[None]):
         Binding(
             "x",
             "delete_pending",
-            "Delete marked",
+            "Delete",
             id="server-delete-pending",
             tooltip="Delete the marked pending prompts (space marks)",
         ),
         Binding(
             "c",
             "clear_queue",
-            "Clear queue",
+            "Clear",
             id="server-clear-queue",
             tooltip="Remove every pending prompt",
         ),
@@ -145,7 +148,7 @@ class ServerScreen(Screen[None]):
                 yield Static(id="facts-view")
             with TabPane("Log", id="tab-log"):
                 yield EventLog(id="log")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#card", ServerCard).can_focus = False
@@ -186,11 +189,13 @@ class ServerScreen(Screen[None]):
     async def load_history(self) -> None:
         try:
             entries = await self.monitor.history(self.url)
-        except FleetError as exc:
-            self.notify(str(exc), title="History unavailable", severity="warning", markup=False)
-            return
         except KeyError:
             return  # the server was removed meanwhile
+        except (FleetError, ExceptionGroup) as exc:
+            if (error := fleet_error(exc)) is None:
+                raise
+            self.notify(str(error), title="History unavailable", severity="warning", markup=False)
+            return
         self.query_one(HistoryTable).show_history(entries)
 
     @work(group="server-facts", exclusive=True, exit_on_error=False, description="facts")
@@ -198,15 +203,22 @@ class ServerScreen(Screen[None]):
         try:
             self._facts = await self.monitor.facts(self.url)
             self._facts_error = None
-        except FleetError as exc:
-            self._facts_error = str(exc)
         except KeyError:
             return
+        except (FleetError, ExceptionGroup) as exc:
+            # facts() asks concurrently: an outage arrives as a group of FleetErrors.
+            if (error := fleet_error(exc)) is None:
+                raise
+            self._facts_error = str(error)
         snapshot = self.app.fleet.get(self.url)  # type: ignore[attr-defined]
         if snapshot is not None:
             self.query_one("#facts-view", Static).update(
                 render_facts(snapshot, self._facts, self._facts_error)
             )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker.StateChanged does not bubble: let the app show this screen's failures too.
+        self.app.on_worker_state_changed(event)  # type: ignore[attr-defined]
 
     @on(ActionFinished)
     def _action_finished(self, event: ActionFinished) -> None:

@@ -37,7 +37,16 @@ def sweep_headline(p: SweepProgress) -> str:
     )
 
 
-def _per_server(p: SweepProgress) -> Group:
+def _shown_servers(p: SweepProgress, limit: int) -> list[str]:
+    """Every server when they fit in ``limit`` rows; else the failing ones first."""
+    urls = list(p.servers)
+    if len(urls) <= limit:
+        return urls
+    order = sorted(urls, key=lambda url: -p.servers[url].failed)  # stable: ties keep order
+    return order[: max(1, limit - 1)]  # one row says what the others did
+
+
+def _per_server(p: SweepProgress, limit: int) -> Group:
     table = Table.grid(padding=(0, 2))
     table.add_column("server", no_wrap=True, overflow="ellipsis", max_width=28)
     table.add_column("done", justify="right")
@@ -45,7 +54,9 @@ def _per_server(p: SweepProgress) -> Group:
     table.add_column("running", justify="right")
     table.add_column("rate", justify="right")
     table.add_column("note", no_wrap=True, overflow="ellipsis")
-    for url, counts in p.servers.items():
+    shown = _shown_servers(p, limit)
+    for url in shown:
+        counts = p.servers[url]
         per_second = p.server_rate(url)
         note = f"retried {counts.retried}: {counts.last_error}" if counts.retried else ""
         table.add_row(
@@ -55,6 +66,19 @@ def _per_server(p: SweepProgress) -> Group:
             f"{counts.running} running",
             f"{per_second * 60:.1f}/min" if per_second else "—",
             Text(note, style="yellow"),
+        )
+    hidden = [p.servers[url] for url in p.servers if url not in set(shown)]
+    if hidden:
+        table.add_row(
+            Text(f"+{len(hidden)} more", style="dim"),
+            f"{sum(c.done for c in hidden)} done",
+            Text(
+                f"{sum(c.failed for c in hidden)} failed",
+                style="red" if any(c.failed for c in hidden) else "",
+            ),
+            f"{sum(c.running for c in hidden)} running",
+            "",
+            "",
         )
     newest = Text(no_wrap=True, overflow="ellipsis")
     if p.latest_outputs:
@@ -79,12 +103,16 @@ class SweepPanel(Widget):
         #sweep-bar { width: auto; }
         /* A short bar: the numbers beside it matter more in 80 columns. */
         #sweep-bar Bar { width: 16; }
-        #sweep-failure { color: $error; height: auto; max-height: 2; }
+        #sweep-failure { width: 100%; color: $error; height: auto; max-height: 2; }
         #sweep-servers { height: auto; }
     }
     """
 
     progress: reactive[SweepProgress | None] = reactive(None)
+    server_rows: reactive[int] = reactive(8)
+    """At most this many lines of per-server numbers (the fleet screen sets it from its
+    height); with more servers the failing ones are listed and one line sums the rest,
+    so the outputs and the last failure below stay in view."""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -92,6 +120,9 @@ class SweepPanel(Widget):
             yield ProgressBar(total=1, show_eta=False, id="sweep-bar")
         yield Static(id="sweep-servers")
         yield Label(id="sweep-failure", markup=False)
+
+    def watch_server_rows(self) -> None:
+        self.watch_progress(self.progress)
 
     def watch_progress(self, progress: SweepProgress | None) -> None:
         if progress is None or not self.is_mounted:
@@ -101,7 +132,7 @@ class SweepPanel(Widget):
         self.query_one("#sweep-bar", ProgressBar).update(
             total=max(1, progress.total - progress.skipped), progress=progress.completed
         )
-        self.query_one("#sweep-servers", Static).update(_per_server(progress))
+        self.query_one("#sweep-servers", Static).update(_per_server(progress, self.server_rows))
         failure = self.query_one("#sweep-failure", Label)
         failure.update(f"✗ {progress.last_failure}" if progress.last_failure else "")
         failure.display = bool(progress.last_failure)
