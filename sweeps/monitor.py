@@ -194,8 +194,8 @@ class FleetMonitor:
             async with asyncio.TaskGroup() as tg:
                 if server.owned:
                     tg.create_task(self._listen(server))
-                tg.create_task(self._poll_stats(server))
-                tg.create_task(self._poll_queue(server))
+                tg.create_task(self._supervise(server, "stats poll", self._poll_stats))
+                tg.create_task(self._supervise(server, "queue poll", self._poll_queue))
         finally:
             unsubscribe()
             if server.owned:
@@ -204,11 +204,11 @@ class FleetMonitor:
     async def _listen(self, server: _Server) -> None:
         """Keep the server's listener running, whatever it raises.
 
-        This is the one place that catches ``Exception``: it is the supervisor
-        boundary of one server. A listener that dies of an error the client
-        failed to wrap (a bug) must not cancel the TaskGroup and with it every
-        other server's watch; the error is shown on the card instead, and the
-        listener restarts after a pause.
+        This and :meth:`_supervise` are the places that catch ``Exception``: the
+        supervisor boundary of one server. A listener that dies of an error the
+        client failed to wrap (a bug, or a server answering nonsense) must not
+        cancel the TaskGroup and with it every other server's watch; the error
+        is shown on the card instead, and the listener restarts after a pause.
         """
         url = server.config.url
         while True:
@@ -217,6 +217,18 @@ class FleetMonitor:
             except Exception as exc:  # noqa: BLE001 - supervisor boundary, see docstring
                 reason = f"listener failed: {type(exc).__name__}: {exc}"
                 self._on_event(url, SocketClosed(reason, retry_in=self.restart_delay, server=url))
+            await asyncio.sleep(self.restart_delay)
+
+    async def _supervise(
+        self, server: _Server, what: str, poll: Callable[[_Server], Awaitable[None]]
+    ) -> None:
+        """Keep one of a server's polls running, as :meth:`_listen` keeps its listener."""
+        while True:
+            try:
+                await poll(server)
+            except Exception as exc:  # noqa: BLE001 - supervisor boundary, see _listen
+                message = f"{what} failed: {type(exc).__name__}: {exc}"
+                self._update(server.config.url, apply_poll_error, message)
             await asyncio.sleep(self.restart_delay)
 
     def _on_event(self, url: str, event: Event) -> None:

@@ -208,3 +208,31 @@ async def test_actions_reach_the_server(sim: Simulator, running):
     assert facts.models and all(count > 0 for _, count in facts.models)
     texts = [line.text for line in monitor.snapshot(sim.url).log]
     assert "cleared the queue" in texts and "unloaded models" in texts
+
+
+async def test_a_server_answering_nonsense_stops_only_its_own_poll(
+    sim: Simulator, sim2: Simulator, running, monkeypatch
+):
+    monitor = FleetMonitor([ServerConfig(sim.url), ServerConfig(sim2.url)], poll_interval=0.05)
+    monitor.restart_delay = 0.01
+    client = monitor.connection(sim.url).client
+
+    async def nonsense() -> None:
+        # What a parser bug does with {"system": []}: not a ServerError.
+        raise AttributeError("'list' object has no attribute 'get'")
+
+    monkeypatch.setattr(client, "system_stats", nonsense)
+    task = running(monitor)
+    fleet = await until(
+        monitor,
+        lambda f: (
+            (e := f.servers[0].last_error) is not None
+            and "stats poll failed" in e.message
+            and f.servers[1].stats is not None
+        ),
+    )
+    error = fleet.servers[0].last_error
+    assert error is not None and "AttributeError" in error.message
+    before = monitor.snapshot(sim2.url).stats_at
+    await until(monitor, lambda f: f.servers[1].stats_at != before)  # the other still polls
+    assert not task.done()
