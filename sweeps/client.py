@@ -13,8 +13,10 @@ failure is one of :mod:`sweeps.errors`.
 from __future__ import annotations
 
 import enum
+import html
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +32,7 @@ from .errors import (
     PromptRejected,
     ProtocolError,
     RequestRejected,
+    ServerError,
     ServerFailed,
     ServerTimeout,
     ServerUnreachable,
@@ -54,9 +57,15 @@ from .stream import events as stream_events
 
 __all__ = ["ComfyClient"]
 
-# Previews are small, but SaveImageWebsocket sends full-size PNGs over /ws.
-
 _T = TypeVar("_T")
+
+_ROUTES_THAT_EXIST = frozenset(
+    {"/prompt", "/queue", "/history", "/interrupt", "/free", "/object_info", "/system_stats"}
+)
+"""Routes every ComfyUI has: a 404 on one means the URL does not point at ComfyUI."""
+_AUTH_STATUSES = {401: "Unauthorized", 403: "Forbidden", 407: "Proxy Authentication Required"}
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
 
 
 class _State(enum.Enum):
@@ -96,6 +105,17 @@ class ComfyClient:
         )
         self._state = _State.UNOPENED
         self._schemas: dict[str, NodeSchema] | None = None
+        self._api_prefix: bool | None = None
+        """Whether routes go under ``/api``: None until the server has shown it.
+
+        ComfyUI serves every route both bare and under ``/api`` (PROTOCOL 1.1). The
+        frontend calls ``/api/...``, so a reverse proxy set up for it forwards those
+        for sure, while a ComfyUI from before mid-2023 knows only the bare form. So
+        ``/api`` comes first, and a 404 there is retried bare once; whichever form
+        answers is then used for good.
+        """
+        self.ws_api_prefix = False
+        """True once ``/ws`` answered 404 and ``/api/ws`` did not (set by :mod:`sweeps.stream`)."""
 
     @property
     def url(self) -> str:
@@ -117,6 +137,20 @@ class ComfyClient:
 
     # -- plumbing ---------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise ClientClosed(f"client for {self.url} used after close")
+
+    def _route(self, path: str) -> str:
+        """``path`` as sent: under ``/api`` unless the server lacks it.
+
+        Paths that already start with ``/api/`` (the jobs routes, declared that way
+        upstream) are sent as they are.
+        """
+        if path.startswith("/api/") or self._api_prefix is False:
+            return path
+        return "/api" + path
+
     async def _request(
         self,
         method: str,
@@ -127,8 +161,28 @@ class ComfyClient:
         files: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        if self._state is _State.CLOSED:
-            raise ClientClosed(f"client for {self.url} used after close")
+        self._check_open()
+        sent = self._route(path)
+        response = await self._send(method, sent, params, json_body, files, data)
+        if response.status_code == 404 and sent != path and self._api_prefix is None:
+            bare = await self._send(method, path, params, json_body, files, data)
+            if bare.status_code != 404 and bare.status_code < 500:
+                self._api_prefix = False
+                response, sent = bare, path
+        elif sent != path and response.status_code < 400:
+            self._api_prefix = True
+        self._raise_for_status(method, sent, response)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None,
+        json_body: object,
+        files: Mapping[str, Any] | None,
+        data: Mapping[str, str] | None,
+    ) -> httpx.Response:
         url = self.server.http_url(path, params)
         try:
             response = await self._http.request(
@@ -137,51 +191,115 @@ class ComfyClient:
                 json=json_body,
                 files=files,
                 data=data,
+                # Per request too: an injected httpx client does not carry them.
+                headers=self.server.headers,
+                # Proxies redirect (http to https, a missing trailing slash, a login
+                # page); httpx does not follow unless asked.
+                follow_redirects=True,
             )
-        except httpx.TimeoutException as exc:
-            raise ServerTimeout(
-                f"{method} {url} timed out ({type(exc).__name__}; "
-                f"connect {self.server.timeouts.connect}s, read {self.server.timeouts.read}s)",
-                server=self.url,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(
-                f"cannot reach {self.url} ({method} {path}): {exc or type(exc).__name__}",
-                server=self.url,
-            ) from exc
-        self._raise_for_status(method, path, response)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(f"{method} {path}", exc) from exc
+        self._check_redirect(method, path, response)
         return response
+
+    def _transport_error(self, what: str, exc: httpx.HTTPError) -> ServerError:
+        """httpx's exception for ``what`` as one of ours, naming the server and the deadline."""
+        if isinstance(exc, httpx.TimeoutException):
+            t = self.server.timeouts
+            return ServerTimeout(
+                f"{what} on {self.url} timed out ({type(exc).__name__}; "
+                f"connect {t.connect}s, read {t.read}s)",
+                server=self.url,
+            )
+        if isinstance(exc, httpx.TooManyRedirects):
+            return ProtocolError(
+                f"{what} on {self.url} was redirected in a loop: {exc}", server=self.url
+            )
+        if isinstance(exc, httpx.DecodingError):
+            return ProtocolError(
+                f"{what} on {self.url} answered a body that cannot be decoded: {exc}",
+                server=self.url,
+            )
+        return ServerUnreachable(
+            f"cannot reach {self.url} ({what}): {exc or type(exc).__name__}", server=self.url
+        )
+
+    def _check_redirect(self, method: str, path: str, response: httpx.Response) -> None:
+        """Refuse a redirect that turned a POST into a GET: its body would be lost.
+
+        httpx, like browsers, re-sends a POST redirected with 301, 302 or 303 as a
+        body-less GET; ComfyUI would answer that with something else entirely.
+        """
+        if not response.history or response.request.method == method:
+            return
+        first = response.history[0]
+        target = response.history[-1].headers.get("location", str(response.url))
+        raise RequestRejected(
+            f"{method} {path} on {self.url} was redirected (HTTP {first.status_code}) to "
+            f"{target}, which would re-send it as a GET without its body; "
+            "use the address it redirects to as the server URL",
+            server=self.url,
+            status=first.status_code,
+            body="",
+        )
 
     def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> None:
         status = response.status_code
         if status < 400:
             return
         body = response.text[:2000]
+        summary = _summarise(response)
+        reason = response.reason_phrase or _AUTH_STATUSES.get(status, "")
+        head = f"{method} {path} on {self.url}"
         if status >= 500:
+            proxy = " (an HTML page: a proxy in front of ComfyUI?)" if _is_html(response) else ""
             raise ServerFailed(
-                f"{method} {path} on {self.url} failed with HTTP {status}: "
-                f"{body.strip()[:200] or response.reason_phrase}",
+                f"{head} failed with HTTP {status} {reason}".rstrip()
+                + proxy
+                + (f": {summary}" if summary else ""),
                 server=self.url,
                 status=status,
                 body=body,
             )
-        raise RequestRejected(
-            f"{method} {path} on {self.url} was rejected with HTTP {status}"
-            + (f": {body.strip()[:200]}" if body.strip() else ""),
-            server=self.url,
-            status=status,
-            body=body,
-        )
+        message = f"{head} was rejected with HTTP {status}" + (f": {summary}" if summary else "")
+        if status in _AUTH_STATUSES:
+            sent = ", ".join(sorted(self.server.headers))
+            message = (
+                f"{head} was refused with HTTP {status} {reason}".rstrip()
+                + (f" ({summary})" if summary else "")
+                + ": the server, or a proxy in front of it, wants credentials. "
+                + (
+                    f"The headers given ({sent}) were not accepted; check their values."
+                    if sent
+                    else "Give them as this server's headers, e.g. "
+                    "'Authorization: Bearer ${TOKEN}' under headers: in servers.yaml."
+                )
+            )
+        elif status == 404 and path.removeprefix("/api") in _ROUTES_THAT_EXIST:
+            message += (
+                f" ({self.url} has no {path.removeprefix('/api')} route, with or without /api:"
+                " is it ComfyUI's address, with the right path prefix?)"
+            )
+        raise RequestRejected(message, server=self.url, status=status, body=body)
 
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError as exc:
-            raise ProtocolError(
-                f"{response.request.method} {response.request.url.path} answered non-JSON",
-                server=self.url,
-                payload=response.text[:300],
-            ) from exc
+            what = f"{response.request.method} {response.request.url.path} on {self.url}"
+            if _is_html(response):
+                title = _summarise(response)
+                message = (
+                    f"{what} answered an HTML page"
+                    + (f" ({title})" if title else "")
+                    + f" from {response.url.copy_with(query=None)} instead of JSON: a login page"
+                    " or a proxy's page? Check the server URL, its path prefix and its headers"
+                )
+            elif not response.content:
+                message = f"{what} answered an empty body instead of JSON"
+            else:
+                message = f"{what} answered non-JSON"
+            raise ProtocolError(message, server=self.url, payload=response.text[:300]) from exc
 
     async def _get_json(self, path: str, params: Mapping[str, object] | None = None) -> Any:
         return self._json(await self._request("GET", path, params=params))
@@ -190,7 +308,7 @@ class ComfyClient:
         """``parser(body)``, with a malformed ``body`` reported as :class:`ProtocolError`."""
         try:
             return parser(body)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ProtocolError(
                 f"unexpected {what} answer: {exc!r}", server=self.url, payload=body
             ) from exc
@@ -234,8 +352,15 @@ class ComfyClient:
     async def _rejection(self, exc: RequestRejected) -> PromptRejected | RequestRejected:
         try:
             body = json.loads(exc.body)
-            error = parse_input_issue(body["error"])
+            raw_error = body["error"]
         except (ValueError, KeyError, TypeError):
+            return exc
+        if isinstance(raw_error, str):
+            # Older servers and some on-prompt handlers answer {"error": "message"}.
+            error = parse_input_issue({"type": "", "message": raw_error})
+        elif isinstance(raw_error, Mapping):
+            error = parse_input_issue(raw_error)
+        else:
             return exc
         node_errors = parse_node_errors(body.get("node_errors"))
         node_errors = await self._with_combo_options(node_errors)
@@ -248,7 +373,7 @@ class ComfyClient:
         for class_type in missing_combo_options(node_errors):
             try:
                 schemas.update(await self.object_info(class_type))
-            except (ServerUnreachable, ServerTimeout, ServerFailed, ProtocolError):
+            except ServerError:
                 break  # the message stays as the server gave it
         return with_combo_options(node_errors, schemas) if schemas else node_errors
 
@@ -297,7 +422,7 @@ class ComfyClient:
 
     async def get_history_entry(self, prompt_id: str) -> HistoryEntry | None:
         """One prompt's history, or None while it is unknown or not finished."""
-        body = await self._get_json(f"/history/{prompt_id}")
+        body = await self._get_json(f"/history/{quote(prompt_id, safe='')}")
         if not body:
             return None
         return self._parse(
@@ -350,35 +475,50 @@ class ComfyClient:
 
     async def download(self, file: OutputFile, dest: Path) -> Path:
         """Stream GET /view into ``dest``; the file appears whole or not at all."""
-        if self._state is _State.CLOSED:
-            raise ClientClosed(f"client for {self.url} used after close")
-        url = self.server.http_url("/view", self._view_params(file))
+        self._check_open()
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.part")
-        timeout = httpx.Timeout(self.server.timeouts.download, connect=self.server.timeouts.connect)
+        path = self._route("/view")
+        may_retry = path != "/view" and self._api_prefix is None
         try:
-            async with self._http.stream("GET", url, timeout=timeout) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    self._raise_for_status("GET", "/view", response)
-                with partial.open("wb") as out:
-                    async for chunk in response.aiter_bytes():
-                        out.write(chunk)
-        except httpx.TimeoutException as exc:
-            partial.unlink(missing_ok=True)
-            raise ServerTimeout(
-                f"downloading {file.filename} from {self.url} timed out", server=self.url
-            ) from exc
-        except httpx.TransportError as exc:
-            partial.unlink(missing_ok=True)
-            raise ServerUnreachable(
-                f"downloading {file.filename} from {self.url} failed: {exc}", server=self.url
-            ) from exc
+            if await self._stream_to(path, file, partial, may_retry=may_retry):
+                await self._stream_to("/view", file, partial, may_retry=False)
+                self._api_prefix = False
+            elif may_retry:
+                self._api_prefix = True
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
         os.replace(partial, dest)
         return dest
+
+    async def _stream_to(
+        self, path: str, file: OutputFile, partial: Path, *, may_retry: bool
+    ) -> bool:
+        """GET ``path`` into ``partial``. True for a 404 worth retrying bare; else raises."""
+        url = self.server.http_url(path, self._view_params(file))
+        timeout = httpx.Timeout(self.server.timeouts.download, connect=self.server.timeouts.connect)
+        try:
+            async with self._http.stream(
+                "GET", url, timeout=timeout, headers=self.server.headers, follow_redirects=True
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    if response.status_code == 404 and may_retry:
+                        return True
+                    self._raise_for_status("GET", path, response)
+                with partial.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        out.write(chunk)
+        except httpx.TimeoutException as exc:
+            raise ServerTimeout(
+                f"downloading {file.filename} from {self.url} timed out "
+                f"(download {self.server.timeouts.download}s)",
+                server=self.url,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._transport_error(f"downloading {file.filename}", exc) from exc
+        return False
 
     async def upload_image(
         self,
@@ -420,7 +560,8 @@ class ComfyClient:
 
     async def object_info(self, class_type: str | None = None) -> dict[str, NodeSchema]:
         """Node schemas: all of them, or one class (empty when the class is unknown)."""
-        path = f"/object_info/{class_type}" if class_type else "/object_info"
+        # Custom node class names have spaces, brackets, even slashes.
+        path = f"/object_info/{quote(class_type, safe='')}" if class_type else "/object_info"
         body = await self._get_json(path)
         schemas: dict[str, NodeSchema] = self._parse(f"GET {path}", parse_object_info, body)
         if class_type is None:
@@ -443,7 +584,7 @@ class ComfyClient:
 
     async def models(self, folder: str) -> list[str]:
         """Files in one model folder; :class:`RequestRejected` (404) for an unknown folder."""
-        return [str(m) for m in await self._get_json(f"/models/{folder}")]
+        return [str(m) for m in await self._get_json(f"/models/{quote(folder, safe='')}")]
 
     async def features(self) -> dict[str, Any]:
         body = await self._get_json("/features")
@@ -456,10 +597,26 @@ class ComfyClient:
     def events(self, *, reconnect: bool = True, max_backoff: float = 10.0) -> AsyncIterator[Event]:
         """Every event from /ws, forever, reconnecting with backoff: see
         :func:`sweeps.stream.events`. After an unclean close ``client_id`` changes."""
-        if self._state is _State.CLOSED:
-            raise ClientClosed(f"client for {self.url} used after close")
+        self._check_open()
         return stream_events(self, reconnect=reconnect, max_backoff=max_backoff)
 
     @property
     def closed(self) -> bool:
         return self._state is _State.CLOSED
+
+
+def _is_html(response: httpx.Response) -> bool:
+    kind = response.headers.get("content-type", "").lower()
+    if "html" in kind:
+        return True
+    return response.text[:200].lstrip().lower().startswith(("<!doctype html", "<html"))
+
+
+def _summarise(response: httpx.Response) -> str:
+    """A body in one short line: an HTML page's title (a proxy's error page), else its text."""
+    text = response.text
+    if _is_html(response):
+        match = _TITLE.search(text)
+        text = match.group(1) if match else _TAGS.sub(" ", text)
+        text = html.unescape(text)
+    return " ".join(text.split())[:200]

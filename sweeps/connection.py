@@ -15,7 +15,7 @@ from typing import Any
 
 from .client import ComfyClient
 from .config import ServerConfig
-from .errors import ServerFailed, ServerUnreachable, TransportError
+from .errors import ProtocolError, ServerFailed, ServerUnreachable, TransportError
 from .events import Event, SocketClosed, SocketOpened
 from .models import HistoryEntry, PromptQueued
 from .tracking import PromptOutcome, PromptTracker
@@ -52,6 +52,9 @@ class ServerConnection:
         self.safety_poll = safety_poll
         self.give_up_after = give_up_after
         self.connected = asyncio.Event()
+        self._socket_known = asyncio.Event()
+        """Set once the socket is open or an attempt to open it failed: a submission
+        need not wait for a socket that cannot open (a server or proxy without /ws)."""
         self._trackers: dict[str, tuple[PromptTracker, asyncio.Event]] = {}
         self._subscribers: list[Subscriber] = []
         self._foreign: set[str] = set()
@@ -60,6 +63,9 @@ class ServerConnection:
         """The clientId each tracked prompt was queued under."""
         self._socket_missing = False
         """True once a submission gave up waiting for the socket, until it opens."""
+        self._openings = 0
+        """How many times the socket has opened: a waiter that sees it change knows
+        events may have been missed, or the server may have restarted."""
 
     @property
     def url(self) -> str:
@@ -75,13 +81,23 @@ class ServerConnection:
         async for event in self.client.events():
             if isinstance(event, SocketOpened):
                 self.connected.set()
+                self._socket_known.set()
                 self._socket_missing = False
+                self._openings += 1
                 # Prompts queued under a clientId we no longer hold (it changed after
                 # an unclean close) send their events nowhere: poll for those.
                 for prompt_id, client_id in self._client_ids.items():
                     if client_id != self.client.client_id:
                         self._foreign.add(prompt_id)
+                # Whatever finished while the socket was down sent its events nowhere:
+                # every waiter asks /history once now.
+                for _, wake in self._trackers.values():
+                    wake.set()
             elif isinstance(event, SocketClosed):
+                if self.connected.is_set():
+                    self._socket_known.clear()  # dropped: wait for the reconnect
+                else:
+                    self._socket_known.set()  # it did not open: poll meanwhile
                 self.connected.clear()
                 for _, wake in self._trackers.values():
                     wake.set()  # waiters switch to polling
@@ -92,7 +108,8 @@ class ServerConnection:
         entry = self._trackers.get(prompt_id) if prompt_id else None
         if entry is not None:
             tracker, wake = entry
-            if tracker.feed(event):
+            verdict = tracker.status
+            if tracker.feed(event) or tracker.status != verdict:
                 wake.set()
         for callback in tuple(self._subscribers):
             callback(event)
@@ -110,14 +127,15 @@ class ServerConnection:
         """Queue a prompt with a tracker registered before the server can answer.
 
         Waits briefly for the websocket, since events for a client id with no
-        socket are dropped by the server; without it, the prompt is tracked by
-        polling /history. Pass ``prompt_id`` to choose the id (to journal it
-        before the server knows it).
+        socket are dropped by the server; when it is down, or never opens (a
+        proxy without websockets), the prompt is tracked by polling /history.
+        Pass ``prompt_id`` to choose the id (to journal it before the server
+        knows it).
         """
         if not self.connected.is_set() and not self._socket_missing:
             try:
                 async with asyncio.timeout(connect_timeout):
-                    await self.connected.wait()
+                    await self._socket_known.wait()
             except TimeoutError:
                 # Say so once, not per prompt: until the socket opens, poll.
                 self._socket_missing = True
@@ -168,9 +186,16 @@ class ServerConnection:
         _, wake = self._trackers[tracker.prompt_id]
         loop = asyncio.get_running_loop()
         silent_since: float | None = None
+        openings, last_check = self._openings, loop.time()
         try:
             while True:
-                listening = self.connected.is_set() and tracker.prompt_id not in self._foreign
+                # Once the verdict is in, ``executing null`` should follow at once; a
+                # server that does not send it (newer ones may not) is polled instead.
+                listening = (
+                    self.connected.is_set()
+                    and tracker.prompt_id not in self._foreign
+                    and tracker.status is None
+                )
                 timeout = self.safety_poll if listening else self.poll_interval
                 try:
                     async with asyncio.timeout(timeout):
@@ -197,10 +222,41 @@ class ServerConnection:
                 silent_since = None
                 if history is not None:
                     return tracker.outcome(history)
+                if openings != self._openings or loop.time() - last_check >= self.safety_poll:
+                    openings, last_check = self._openings, loop.time()
+                    await self._raise_if_lost(tracker)
         finally:
             self._trackers.pop(tracker.prompt_id, None)
             self._foreign.discard(tracker.prompt_id)
             self._client_ids.pop(tracker.prompt_id, None)
+
+    async def _raise_if_lost(self, tracker: PromptTracker) -> None:
+        """Raise :class:`ServerUnreachable` if the server no longer knows the prompt.
+
+        ComfyUI keeps its queue and history in memory (PROTOCOL 6.12): after a
+        restart, or a queue cleared by someone else, a prompt is in neither and
+        would be waited for forever. Queue first, then history again, because a
+        prompt leaves the queue only once its history entry is written.
+        """
+        if tracker.done:
+            return
+        try:
+            queue = await self.client.get_queue()
+            if any(i.prompt_id == tracker.prompt_id for i in queue.running + queue.pending):
+                return
+            if await self.client.get_history_entry(tracker.prompt_id) is not None:
+                self.wake(tracker.prompt_id)
+                return
+        except (TransportError, ServerFailed, ProtocolError):
+            return  # no answer is no news: the next check asks again
+        if tracker.done:
+            return
+        raise ServerUnreachable(
+            f"{self.url} no longer knows prompt {tracker.prompt_id}: it is neither queued, "
+            "running nor in its history (the server restarted, or the prompt was deleted "
+            "from its queue)",
+            server=self.url,
+        )
 
     async def _history(self, prompt_id: str, *, attempts: int) -> HistoryEntry | None:
         for attempt in range(attempts):

@@ -11,6 +11,7 @@ send their own (``PromptServer.send_sync``).
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -277,7 +278,7 @@ def parse_message(message: object, *, server: str = "") -> Event:
         return UnknownEvent(kind, data, server=server)
     try:
         return parser(data, server)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return MalformedFrame(
             f"{kind} message missing or mistyped field: {exc}",
             json.dumps(message)[:64].encode(),
@@ -337,15 +338,26 @@ def _opt_str(value: object) -> str | None:
 
 
 def _ids(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list):
+    if not isinstance(value, list | tuple):
         return ()
     return tuple(str(v) for v in value)
 
 
+def _ms(value: object) -> int | None:
+    """A timestamp in ms; custom servers send floats, strings or nothing."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return _int(value)
+
+
 def _status(d: dict[str, Any], server: str) -> Event:
-    return Status(
-        int(d["status"]["exec_info"]["queue_remaining"]), _opt_str(d.get("sid")), server=server
-    )
+    status = d.get("status")
+    info = status.get("exec_info") if isinstance(status, dict) else None
+    remaining = info.get("queue_remaining") if isinstance(info, dict) else None
+    return Status(_int(remaining) or 0, _opt_str(d.get("sid")), server=server)
 
 
 def _feature_flags(d: dict[str, Any], server: str) -> Event:
@@ -353,12 +365,12 @@ def _feature_flags(d: dict[str, Any], server: str) -> Event:
 
 
 def _execution_start(d: dict[str, Any], server: str) -> Event:
-    return ExecutionStart(_opt_str(d.get("prompt_id")), d.get("timestamp"), server=server)
+    return ExecutionStart(_opt_str(d.get("prompt_id")), _ms(d.get("timestamp")), server=server)
 
 
 def _execution_cached(d: dict[str, Any], server: str) -> Event:
     return ExecutionCached(
-        _opt_str(d.get("prompt_id")), _ids(d["nodes"]), d.get("timestamp"), server=server
+        _opt_str(d.get("prompt_id")), _ids(d.get("nodes")), _ms(d.get("timestamp")), server=server
     )
 
 
@@ -381,19 +393,28 @@ def _progress(d: dict[str, Any], server: str) -> Event:
     )
 
 
-def _progress_state(d: dict[str, Any], server: str) -> Event:
-    nodes = tuple(
-        NodeProgress(
-            node_id=str(n.get("node_id", key)),
-            value=float(n["value"]),
-            max=float(n["max"]),
-            state=str(n["state"]),
-            display_node_id=_opt_str(n.get("display_node_id")),
-            parent_node_id=_opt_str(n.get("parent_node_id")),
-            real_node_id=_opt_str(n.get("real_node_id")),
-        )
-        for key, n in d["nodes"].items()
+def _node_progress(key: object, n: object) -> NodeProgress | None:
+    """One ``progress_state`` entry; None when it has no usable numbers."""
+    if not isinstance(n, dict):
+        return None
+    value, top = _num(n.get("value")), _num(n.get("max"))
+    if value is None or top is None:
+        return None
+    return NodeProgress(
+        node_id=str(n.get("node_id", key)),
+        value=value,
+        max=top,
+        state=str(n.get("state") or "running"),
+        display_node_id=_opt_str(n.get("display_node_id")),
+        parent_node_id=_opt_str(n.get("parent_node_id")),
+        real_node_id=_opt_str(n.get("real_node_id")),
     )
+
+
+def _progress_state(d: dict[str, Any], server: str) -> Event:
+    raw = d["nodes"]
+    pairs = raw.items() if isinstance(raw, dict) else enumerate(raw)
+    nodes = tuple(p for p in (_node_progress(k, n) for k, n in pairs) if p is not None)
     return ProgressState(_opt_str(d.get("prompt_id")), nodes, server=server)
 
 
@@ -409,7 +430,13 @@ def _executed(d: dict[str, Any], server: str) -> Event:
 
 
 def _execution_success(d: dict[str, Any], server: str) -> Event:
-    return ExecutionSuccess(_opt_str(d.get("prompt_id")), d.get("timestamp"), server=server)
+    return ExecutionSuccess(_opt_str(d.get("prompt_id")), _ms(d.get("timestamp")), server=server)
+
+
+def _lines(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(t) for t in value) if isinstance(value, list | tuple) else ()
 
 
 def _execution_error(d: dict[str, Any], server: str) -> Event:
@@ -421,10 +448,10 @@ def _execution_error(d: dict[str, Any], server: str) -> Event:
         str(d.get("exception_type") or "Exception"),
         str(d.get("exception_message") or ""),
         executed=_ids(d.get("executed")),
-        traceback=tuple(str(t) for t in d.get("traceback") or ()),
+        traceback=_lines(d.get("traceback")),
         current_inputs=inputs if isinstance(inputs, dict) else {},
         current_outputs=_ids(d.get("current_outputs")),
-        timestamp=d.get("timestamp"),
+        timestamp=_ms(d.get("timestamp")),
         server=server,
     )
 
@@ -435,18 +462,24 @@ def _execution_interrupted(d: dict[str, Any], server: str) -> Event:
         _opt_str(d.get("node_id")),
         _opt_str(d.get("node_type")),
         _ids(d.get("executed")),
-        d.get("timestamp"),
+        _ms(d.get("timestamp")),
         server=server,
     )
 
 
 def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _int(value: object) -> int | None:
     number = _num(value)
     return None if number is None else int(number)
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _crystools(d: dict[str, Any], server: str) -> Event:
@@ -458,7 +491,7 @@ def _crystools(d: dict[str, Any], server: str) -> Event:
             vram_used=_int(g.get("vram_used")),
             vram_used_percent=_num(g.get("vram_used_percent")),
         )
-        for g in d.get("gpus") or ()
+        for g in _list(d.get("gpus"))
         if isinstance(g, dict)
     )
     return CrystoolsMonitor(

@@ -24,6 +24,10 @@ def _ms(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
 def _job_status(value: object) -> JobStatus:
     for status in _JOB_STATUSES:
         if value == status:
@@ -77,10 +81,11 @@ class Job:
         workflow = workflow if isinstance(workflow, Mapping) else {}
         error = raw.get("execution_error")
         workflow_id = raw.get("workflow_id")
+        priority = raw.get("priority")
         return cls(
             id=str(raw["id"]),
             status=_job_status(raw["status"]),
-            priority=raw["priority"],
+            priority=priority if isinstance(priority, int | float) else 0,
             created_ms=_ms(raw.get("create_time")),
             started_ms=_ms(raw.get("execution_start_time")),
             finished_ms=_ms(raw.get("execution_end_time")),
@@ -88,10 +93,10 @@ class Job:
             preview=_preview_file(raw.get("preview_output")),
             workflow_id=str(workflow_id) if workflow_id is not None else None,
             execution_error=error if isinstance(error, Mapping) else None,
-            outputs=raw.get("outputs"),
-            execution_status=raw.get("execution_status"),
-            prompt=workflow.get("prompt"),
-            extra_data=workflow.get("extra_data"),
+            outputs=_mapping(raw.get("outputs")),
+            execution_status=_mapping(raw.get("execution_status")),
+            prompt=_mapping(workflow.get("prompt")),
+            extra_data=_mapping(workflow.get("extra_data")),
         )
 
     @property
@@ -110,7 +115,7 @@ class Job:
         """Every file in ``outputs`` (single-job detail only; empty otherwise)."""
         found: list[OutputFile] = []
         for node_id, ui in (self.outputs or {}).items():
-            found.extend(output_files(node_id, ui))
+            found.extend(output_files(str(node_id), ui))
         return found
 
 

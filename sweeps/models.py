@@ -100,6 +100,26 @@ def missing_combo_options(node_errors: Sequence[NodeIssues]) -> set[str]:
     }
 
 
+def _queue_tuple(
+    item: Sequence[Any],
+) -> tuple[float, str, Mapping[str, Any], Mapping[str, Any], tuple[str, ...]]:
+    """``[number, prompt_id, prompt, extra_data, outputs_to_execute, ...]``, leniently.
+
+    Older servers had fewer slots and newer ones may add more; only the id is required.
+    """
+    if isinstance(item, str) or not isinstance(item, Sequence) or len(item) < 2:
+        raise ValueError(f"not a queue item: {item!r:.80}")
+    slots = [*item[:5], *[None] * (5 - len(item[:5]))]
+    number, prompt_id, prompt, extra_data, outputs = slots
+    return (
+        number if isinstance(number, int | float) else 0,
+        str(prompt_id),
+        prompt if isinstance(prompt, Mapping) else {},
+        extra_data if isinstance(extra_data, Mapping) else {},
+        tuple(str(o) for o in outputs) if isinstance(outputs, list | tuple) else (),
+    )
+
+
 def _node_sort_key(node_id: str) -> tuple[int, int | str]:
     return (0, int(node_id)) if node_id.isdigit() else (1, node_id)
 
@@ -114,9 +134,11 @@ class PromptQueued:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> PromptQueued:
+        number = body.get("number")
         return cls(
             prompt_id=str(body["prompt_id"]),
-            number=body["number"],
+            # Servers before the queue-number field (and some proxies' rewrites) omit it.
+            number=number if isinstance(number, int | float) else 0,
             node_errors=parse_node_errors(body.get("node_errors")),
         )
 
@@ -133,8 +155,8 @@ class QueueItem:
 
     @classmethod
     def from_json(cls, item: list[Any]) -> QueueItem:
-        number, prompt_id, prompt, extra_data, outputs = item[:5]
-        return cls(number, str(prompt_id), prompt, extra_data or {}, tuple(map(str, outputs)))
+        number, prompt_id, prompt, extra_data, outputs = _queue_tuple(item)
+        return cls(number, str(prompt_id), prompt, extra_data, outputs)
 
     @property
     def client_id(self) -> str | None:
@@ -187,8 +209,10 @@ def output_files(node_id: str, ui: Mapping[str, Any] | None) -> list[OutputFile]
     other keys (``text``, ``animated``) hold values, not files.
     """
     files: list[OutputFile] = []
-    for kind, items in (ui or {}).items():
-        if not isinstance(items, list):
+    if not isinstance(ui, Mapping):
+        return files
+    for kind, items in ui.items():
+        if not isinstance(items, list | tuple):
             continue
         for item in items:
             if isinstance(item, Mapping) and isinstance(item.get("filename"), str):
@@ -197,8 +221,8 @@ def output_files(node_id: str, ui: Mapping[str, Any] | None) -> list[OutputFile]
                         filename=item["filename"],
                         subfolder=str(item.get("subfolder") or ""),
                         type=str(item.get("type") or "output"),
-                        node_id=node_id,
-                        kind=kind,
+                        node_id=str(node_id),
+                        kind=str(kind),
                     )
                 )
     return files
@@ -220,22 +244,25 @@ class HistoryEntry:
 
     @classmethod
     def from_json(cls, prompt_id: str, entry: Mapping[str, Any]) -> HistoryEntry:
-        number, _, prompt, extra_data, outputs_to_execute = entry["prompt"][:5]
-        status = entry.get("status") or {}
-        messages = tuple(
-            (str(m[0]), m[1] if isinstance(m[1], Mapping) else {})
-            for m in status.get("messages") or ()
-        )
+        """Parse one entry. Only ``prompt`` is required: servers from before the
+        ``status`` field, and custom nodes' odd outputs, still give an entry."""
+        number, _, prompt, extra_data, outputs_to_execute = _queue_tuple(entry["prompt"])
+        raw_status = entry.get("status")
+        status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+        outputs = entry.get("outputs")
+        status_str = status.get("status_str")
         return cls(
             prompt_id=str(prompt_id),
             number=number,
             prompt=prompt,
-            extra_data=extra_data or {},
-            outputs_to_execute=tuple(map(str, outputs_to_execute)),
-            outputs=entry.get("outputs") or {},
-            status_str=status.get("status_str"),
+            extra_data=extra_data,
+            outputs_to_execute=outputs_to_execute,
+            outputs={str(k): v for k, v in (outputs or {}).items() if isinstance(v, Mapping)}
+            if isinstance(outputs, Mapping)
+            else {},
+            status_str=str(status_str) if status_str is not None else None,
             completed=bool(status.get("completed")),
-            messages=messages,
+            messages=_messages(status.get("messages")),
         )
 
     @property
@@ -252,12 +279,23 @@ class HistoryEntry:
         return None
 
     @property
+    def has_status(self) -> bool:
+        """False for servers older than the ``status`` field: :attr:`outcome` is a guess."""
+        return self.status_str is not None or bool(self.messages)
+
+    @property
     def outcome(self) -> Outcome:
-        """``success``, ``failed`` or ``interrupted``."""
-        if self.status_str == "success":
-            return "success"
+        """``success``, ``failed`` or ``interrupted``.
+
+        Without a status (old servers wrote none), a prompt that left outputs is
+        taken as a success.
+        """
         if self.message("execution_interrupted") is not None:
             return "interrupted"
+        if self.status_str == "success" or self.message("execution_success") is not None:
+            return "success"
+        if not self.has_status and self.outputs:
+            return "success"
         return "failed"
 
     @property
@@ -278,6 +316,40 @@ class HistoryEntry:
             if data is not None and isinstance(data.get("timestamp"), int | float):
                 return int(data["timestamp"])
         return None
+
+
+def _messages(raw: object) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """``status.messages``: ``[[name, data], ...]``; malformed items are skipped."""
+    if not isinstance(raw, list | tuple):
+        return ()
+    messages: list[tuple[str, Mapping[str, Any]]] = []
+    for item in raw:
+        if isinstance(item, list | tuple) and item and isinstance(item[0], str):
+            name, data = item[0], item[1] if len(item) > 1 else None
+        elif isinstance(item, Mapping) and isinstance(item.get("type"), str):
+            name, data = item["type"], item.get("data")
+        else:
+            continue
+        messages.append((name, data if isinstance(data, Mapping) else {}))
+    return tuple(messages)
+
+
+def _count(value: object) -> int:
+    """A byte count; 0 when absent or not a number (older servers, custom devices)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int | float) and value == value and abs(value) != float("inf"):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return 0
+    return 0
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -318,30 +390,39 @@ class SystemStats:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> SystemStats:
+        """Parse the answer. Only ``system`` is required: older servers lack
+        ``pytorch_version`` and the like, and ``devices`` may be empty or several."""
         s = body["system"]
+        if not isinstance(s, Mapping):
+            raise ValueError("system is not an object")
+        argv = s.get("argv")
         system = SystemInfo(
-            os=str(s.get("os", "")),
-            ram_total=int(s.get("ram_total") or 0),
-            ram_free=int(s.get("ram_free") or 0),
-            comfyui_version=s.get("comfyui_version"),
-            python_version=s.get("python_version"),
-            pytorch_version=s.get("pytorch_version"),
-            argv=tuple(str(a) for a in s.get("argv") or ()),
-            embedded_python=bool(s.get("embedded_python")),
+            os=str(s.get("os") or ""),
+            ram_total=_count(s.get("ram_total")),
+            ram_free=_count(s.get("ram_free")),
+            comfyui_version=_opt(s.get("comfyui_version")),
+            python_version=_opt(s.get("python_version")),
+            pytorch_version=_opt(s.get("pytorch_version")),
+            argv=tuple(str(a) for a in argv) if isinstance(argv, list | tuple) else (),
+            embedded_python=s.get("embedded_python") is True,
         )
-        devices = tuple(
-            Device(
-                name=str(d.get("name", "")),
-                type=str(d.get("type", "")),
-                index=d.get("index"),
-                vram_total=int(d.get("vram_total") or 0),
-                vram_free=int(d.get("vram_free") or 0),
-                torch_vram_total=int(d.get("torch_vram_total") or 0),
-                torch_vram_free=int(d.get("torch_vram_free") or 0),
-            )
-            for d in body.get("devices") or ()
+        devices = body.get("devices")
+        return cls(
+            system,
+            tuple(
+                Device(
+                    name=str(d.get("name") or ""),
+                    type=str(d.get("type") or ""),
+                    index=d.get("index") if isinstance(d.get("index"), int) else None,
+                    vram_total=_count(d.get("vram_total")),
+                    vram_free=_count(d.get("vram_free")),
+                    torch_vram_total=_count(d.get("torch_vram_total")),
+                    torch_vram_free=_count(d.get("torch_vram_free")),
+                )
+                for d in (devices if isinstance(devices, list | tuple) else ())
+                if isinstance(d, Mapping)
+            ),
         )
-        return cls(system, devices)
 
     @property
     def device(self) -> Device | None:
@@ -358,4 +439,6 @@ class UploadedFile:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> UploadedFile:
-        return cls(str(body["name"]), str(body.get("subfolder") or ""), str(body["type"]))
+        return cls(
+            str(body["name"]), str(body.get("subfolder") or ""), str(body.get("type") or "input")
+        )

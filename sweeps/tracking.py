@@ -64,7 +64,12 @@ class PromptOutcome:
 
 
 def _from_ms(value: int | float | None) -> datetime | None:
-    return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None  # not milliseconds after all (a custom server's own clock)
 
 
 class PromptTracker:
@@ -181,7 +186,9 @@ class PromptTracker:
             error_message = f"interrupted at node {self.error.node_id} ({self.error.node_type})"
             error_node = self.error.node_id
         if history is not None:
-            status = history.outcome
+            if history.has_status or self.error is None:
+                # A server too old to record a status: the error we saw says more.
+                status = history.outcome
             outputs = history.files
             cached = history.cached_nodes or cached
             started_at = _from_ms(history.started_ms) or started_at

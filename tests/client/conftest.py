@@ -45,9 +45,18 @@ class Replay:
 
 
 def _same_path(recorded: str, sent: str) -> bool:
-    """Same route and query; an empty parameter counts as absent, as ComfyUI reads it."""
+    """Same route and query; an empty parameter counts as absent, as ComfyUI reads it.
+
+    Every route exists bare and under ``/api`` (PROTOCOL 1.1), so either form matches.
+    """
     a, b = urlsplit(recorded), urlsplit(sent)
-    return a.path == b.path and sorted(parse_qsl(a.query)) == sorted(parse_qsl(b.query))
+    return _bare(a.path) == _bare(b.path) and sorted(parse_qsl(a.query)) == sorted(
+        parse_qsl(b.query)
+    )
+
+
+def _bare(path: str) -> str:
+    return path if path.startswith("/api/jobs") else path.removeprefix("/api")
 
 
 Factory = Callable[[Iterable[HttpExchange]], tuple[ComfyClient, Replay]]

@@ -132,7 +132,8 @@ async def test_download_streams_to_file(replay_client, tmp_path: Path) -> None:
 
 async def test_failed_download_leaves_no_partial_file(replay_client, tmp_path: Path) -> None:
     trace = load_trace("system_endpoints")
-    client, _ = replay_client(trace.http("GET", "/view?filename=nope.png"))
+    # A fresh client tries /api/view, then /view: a missing file is 404 under both.
+    client, _ = replay_client(trace.http("GET", "/view?filename=nope.png") * 2)
     with pytest.raises(RequestRejected) as err:
         await client.download(OutputFile("nope.png"), tmp_path / "nope.png")
     assert err.value.status == 404
