@@ -38,6 +38,7 @@ __all__ = [
     "ServerUnreachable",
     "SpecError",
     "TransportError",
+    "first_error",
 ]
 
 
@@ -233,6 +234,17 @@ class SpecError(FleetError):
         if path and line is not None:
             where = f"{path}:{line}"
         super().__init__(f"{where}: {message}" if where else message)
+
+
+def first_error(error: BaseException) -> BaseException:
+    """The first real error inside a TaskGroup's ``ExceptionGroup`` (or ``error`` itself).
+
+    A group's own text ("unhandled errors in a TaskGroup") tells a user nothing;
+    the first failure is what went wrong, the rest are usually its echoes.
+    """
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 class ClientClosed(RuntimeError):

@@ -31,7 +31,7 @@ from functools import partial
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
-from .errors import FleetError, ServerError
+from .errors import FleetError, ServerError, first_error
 from .events import Event, Executing, ExecutionStart, SocketClosed, SocketOpened, Status
 from .models import HistoryEntry
 from .state import (
@@ -358,14 +358,17 @@ class FleetMonitor:
     async def facts(self, url: str) -> ServerFacts:
         """Extensions, embeddings and model counts, asked concurrently."""
         client = self.connection(url).client
-        async with asyncio.TaskGroup() as tg:
-            extensions = tg.create_task(client.extensions())
-            embeddings = tg.create_task(client.embeddings())
-            folders = tg.create_task(client.model_folders())
-        counts: dict[str, asyncio.Task[list[str]]] = {}
-        async with asyncio.TaskGroup() as tg:
-            for folder in folders.result():
-                counts[folder] = tg.create_task(_models_or_none(client, folder))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                extensions = tg.create_task(client.extensions())
+                embeddings = tg.create_task(client.embeddings())
+                folders = tg.create_task(client.model_folders())
+            counts: dict[str, asyncio.Task[list[str]]] = {}
+            async with asyncio.TaskGroup() as tg:
+                for folder in folders.result():
+                    counts[folder] = tg.create_task(_models_or_none(client, folder))
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
         models = tuple((f, len(t.result())) for f, t in sorted(counts.items()) if t.result())
         return ServerFacts(tuple(extensions.result()), len(embeddings.result()), models)
 

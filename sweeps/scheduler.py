@@ -28,7 +28,14 @@ from typing import Any, Protocol
 from .config import ServerConfig
 from .connection import ServerConnection
 from .downloads import download_outputs
-from .errors import FleetError, PromptRejected, RequestRejected, ServerFailed, TransportError
+from .errors import (
+    FleetError,
+    PromptRejected,
+    RequestRejected,
+    ServerFailed,
+    TransportError,
+    first_error,
+)
 from .pool import Pool
 from .progress import ServerProgress, SweepProgress
 from .report import ReportWriter, RunRecord, Status, Submission
@@ -193,7 +200,7 @@ class Sweep:
                 for listener in listeners:
                     listener.cancel()
         except BaseExceptionGroup as group:
-            raise _first_leaf(group) from None  # one failure reads better than a tree
+            raise first_error(group) from None  # one failure reads better than a tree
         finally:
             for conn in self._own:
                 await conn.client.aclose()
@@ -458,10 +465,3 @@ class Sweep:
         if time.monotonic() - self._last_parquet > interval:
             self.report.write_parquet()
             self._last_parquet = time.monotonic()
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error

@@ -236,3 +236,13 @@ async def test_a_server_answering_nonsense_stops_only_its_own_poll(
     before = monitor.snapshot(sim2.url).stats_at
     await until(monitor, lambda f: f.servers[1].stats_at != before)  # the other still polls
     assert not task.done()
+
+
+async def test_facts_of_a_dead_server_raise_the_reason_not_a_group(sim: Simulator):
+    monitor = FleetMonitor([ServerConfig(sim.url, timeouts=Timeouts(connect=1, read=1))])
+    await sim.die()
+    try:
+        with pytest.raises(FleetError, match="GET /"):
+            await monitor.facts(sim.url)
+    finally:
+        await monitor.connection(sim.url).client.aclose()
