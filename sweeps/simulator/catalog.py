@@ -57,6 +57,19 @@ class Catalog:
         spec = schema.inputs.get(input_name) if schema else None
         return list(spec.options or ()) if spec else []
 
+    def with_checkpoints(self, extra: tuple[str, ...]) -> None:
+        """Offer ``extra`` checkpoint files too, wherever a loader lists checkpoints."""
+        current = self.combo_options("CheckpointLoaderSimple", "ckpt_name")
+        names = sorted({*map(str, current), *extra})
+        raw = copy.deepcopy(self._raw)
+        for schema in raw.values():
+            for section in schema.get("input", {}).values():
+                for spec in section.values():
+                    if isinstance(spec, list) and spec and spec[0] == current:
+                        spec[0] = names
+        self._raw = raw
+        self.schemas = parse_object_info(raw)
+
     def with_input_files(self, files: list[str]) -> None:
         """Make LoadImage-style combos list ``files`` (sorted, as ComfyUI lists them)."""
         raw = copy.deepcopy(self._raw)

@@ -95,6 +95,9 @@ class SimConfig:
     checkpoint_ram: int = 600 * 1024**2
     costs: NodeCosts = field(default_factory=NodeCosts)
     object_info_path: Path | None = None
+    extra_checkpoints: tuple[str, ...] = ()
+    """Checkpoint files to offer beside the object_info's own: ComfyUI's script
+    examples load ``v1-5-pruned-emaonly.safetensors``, which the traces' server lacked."""
     """A full ``/object_info`` JSON to serve instead of the packaged trimmed one."""
     data_dir: Path | None = None
     """Where input/, output/ and temp/ live; a fresh temporary directory when None."""

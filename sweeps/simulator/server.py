@@ -61,6 +61,8 @@ class Simulator:
         self.faults = Faults(self.config.seed)
         self.files = FileStore(self.config.data_dir)
         self.catalog = Catalog(load_object_info(self.config.object_info_path))
+        if self.config.extra_checkpoints:
+            self.catalog.with_checkpoints(self.config.extra_checkpoints)
         self.models = ModelFolders(self.catalog, self.files.root)
         self.userdata = UserData(self.files.user_dir)
         self._stack: contextlib.AsyncExitStack | None = None

@@ -251,3 +251,30 @@ async def test_full_object_info_runs_unknown_classes_generically() -> None:
         entry = (await http.get(f"/history/{prompt_id}")).json()[prompt_id]
     assert entry["status"]["status_str"] == "success"
     assert entry["outputs"]["3"]["images"][0]["filename"] == "s_00001_.png"
+
+
+async def test_extra_checkpoints_run_comfyuis_own_script_examples() -> None:
+    """basic_api_example.py loads v1-5-pruned-emaonly.safetensors, which the traces lack."""
+    example = "v1-5-pruned-emaonly.safetensors"
+    async with (
+        Simulator(SimConfig(speed=0.0, extra_checkpoints=(example,))) as sim,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
+        listed = (await http.get("/models/checkpoints")).json()
+        info = (await http.get("/object_info/CheckpointLoaderSimple")).json()
+        prompt_id = await run(http, sim, txt2img(1, example))
+        history = (await http.get(f"/history/{prompt_id}")).json()[prompt_id]
+    assert listed == ["random-sd15-a.safetensors", "random-sd15-b.safetensors", example]
+    assert example in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+    assert history["status"]["status_str"] == "success"
+
+
+async def test_without_extra_checkpoints_the_example_is_refused_as_on_the_traced_server(
+    sim: Simulator, http: httpx.AsyncClient
+) -> None:
+    response = await http.post(
+        "/prompt", json={"prompt": txt2img(1, "v1-5-pruned-emaonly.safetensors")}
+    )
+    assert response.status_code == 400
+    [error] = response.json()["node_errors"]["4"]["errors"]
+    assert error["type"] == "value_not_in_list"
