@@ -94,11 +94,22 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
     from rich.console import Console
 
     from .console import print_plan
-    from .runner import plan_sweep
+    from .runner import check_output, plan_sweep
 
     result = _run(lambda: plan_sweep(spec, servers=servers, check_servers=not offline))
     print_plan(Console(), result, preview=preview)
+    try:
+        check_output(result.spec)
+    except SpecError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(2) from None
     if result.preflight is not None and result.preflight.errors():
+        # The plan above lists each problem; stderr says so for scripts and logs.
+        count = len(result.preflight.errors())
+        _err(
+            f"error: {spec}: the sweep cannot run as written "
+            f"({count} problem{'s' if count > 1 else ''} listed above); nothing was queued"
+        )
         raise SystemExit(2)
     if not offline and result.preflight is None:
         raise SystemExit(1)
@@ -194,7 +205,7 @@ async def _headless_sweep(
     try:
         # Every check happens before the progress bar: bad input reads as one message.
         plan = await plan_sweep(spec, servers=servers)
-        check_plan(plan)
+        check_plan(plan, out_dir=out)
         for warning in plan.preflight.warnings() if plan.preflight else ():
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         with sweep_progress(console, plan.spec.name) as bar:
@@ -323,6 +334,14 @@ def _safe_file_name(name: str) -> str:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Serve this /object_info JSON instead of the built-in one.",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    metavar="FILE",
+    help="Offer this checkpoint file too (repeatable); ComfyUI's script examples load "
+    "v1-5-pruned-emaonly.safetensors.",
+)
 def sim(
     host: str,
     port: int,
@@ -335,6 +354,7 @@ def sim(
     cache: Literal["classic", "none"],
     seed: int,
     object_info: Path | None,
+    checkpoints: tuple[str, ...],
 ) -> None:
     """Run a simulated ComfyUI 0.8.0 server, to test an integration with no GPU.
 
@@ -353,6 +373,7 @@ def sim(
         cache=cache,
         seed=seed,
         object_info_path=object_info,
+        extra_checkpoints=checkpoints,
     )
     click.echo(f"simulated ComfyUI at http://{host}:{port} (Ctrl-C to stop)", err=True)
     try:

@@ -49,19 +49,23 @@ class ServerConfig:
     timeouts: Timeouts = Timeouts()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.url, str):
+            raise SpecError(f"server URL {self.url!r} is not text: {_URL_FORM}")
         url = self.url.strip()
         if "://" not in url:
             url = f"http://{url}"
+        problem = _url_problem(url)
+        if problem:
+            raise SpecError(f"server URL {self.url!r} is not valid: {problem}; {_URL_FORM}")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SpecError(
-                f"server URL {self.url!r} is not valid: expected http(s)://host[:port][/prefix]"
-            )
         url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         object.__setattr__(self, "url", url)
         if not self.name:
             object.__setattr__(self, "name", parts.netloc + parts.path.rstrip("/"))
-        object.__setattr__(self, "headers", dict(self.headers))
+        headers = dict(self.headers)
+        for key, value in headers.items():
+            _check_header(key, value)
+        object.__setattr__(self, "headers", headers)
 
     @classmethod
     def parse(cls, text: str, *, name: str = "") -> ServerConfig:
@@ -79,6 +83,48 @@ class ServerConfig:
         scheme = "wss" if self.url.startswith("https://") else "ws"
         rest = self.url.split("://", 1)[1]
         return f"{scheme}://{rest}/ws?{urlencode({'clientId': client_id})}"
+
+
+_URL_FORM = "expected http(s)://host[:port][/prefix], e.g. http://127.0.0.1:8188"
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HOST = re.compile(r"[\w.-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` (with a scheme) cannot name a ComfyUI server, or None."""
+    bad_port = "the port must be a number from 1 to 65535"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port out of range or not a number, a broken [IPv6]
+        return bad_port if "port" in str(exc).lower() else str(exc)
+    if parts.scheme not in ("http", "https"):
+        return f"the scheme is {parts.scheme!r}" if parts.scheme else "it has no scheme"
+    netloc = parts.netloc.rpartition("@")[2]
+    host, colon, _ = netloc.rpartition(":")
+    if not colon or netloc.endswith("]"):
+        host = netloc
+    if not host:
+        return "there is no host"
+    if not _HOST.fullmatch(host):
+        return f"{host!r} is not a host name"
+    if colon and not netloc.endswith("]") and not port:
+        return bad_port
+    if parts.query or parts.fragment:
+        return "it has a query or fragment (?... or #...); give only the base URL"
+    return None
+
+
+def _check_header(name: object, value: object) -> None:
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise SpecError(
+            f"header name {name!r} is not valid: use letters, digits and - (e.g. Authorization)"
+        )
+    if not isinstance(value, str):
+        raise SpecError(f"header {name} must be text, got {value!r}")
+    if any(c in value for c in "\r\n\0"):
+        raise SpecError(f"header {name} holds a line break or NUL, which HTTP does not allow")
 
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

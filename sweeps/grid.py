@@ -39,6 +39,7 @@ __all__ = [
     "Grid",
     "GridCounts",
     "Run",
+    "count_runs",
     "draw_distinct",
     "positions_of",
 ]
@@ -188,6 +189,12 @@ def exclusion_positions(axes: Sequence[Axis], pattern: Combination) -> dict[int,
         found = positions_of(axis.columns[first], value)
         out[a] = [t for t in found if all(_same(axis.columns[c][t], v) for c, v in named[1:])]
     return out
+
+
+def count_runs(block: Block) -> tuple[int, int]:
+    """A block's product size before and after its excludes (includes not counted)."""
+    space = _Space(block, block.has_product)
+    return space.full, space.size
 
 
 @dataclass(frozen=True)

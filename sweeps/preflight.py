@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import NodeIssues, SpecError
 from .grid import DecimalRange, Grid
 from .models import parse_node_errors, with_combo_options
-from .schema import NodeSchema
+from .schema import InputSpec, NodeSchema
 from .validation import validate_prompt
+from .workflow import Workflow, is_link
 
 if TYPE_CHECKING:
     from .scheduler import RunLike
@@ -35,6 +36,8 @@ class ValueProblem:
     value: Any
     server: str
     reason: str
+    where: str = ""
+    """``spec.yaml:LINE`` that gives this value, when known."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,10 @@ class Preflight:
             for found in by_value.values():
                 if {p.server for p in found} == set(usable):
                     first = found[0]
-                    where = "the server" if len(usable) == 1 else f"all {len(usable)} servers"
+                    who = "the server" if len(usable) == 1 else f"all {len(usable)} servers"
+                    at = f"{first.where}: " if first.where else ""
                     messages.append(
-                        f"{first.address} = {first.value!r} is refused by {where}: {first.reason}"
+                        f"{at}{first.address} = {first.value!r} is refused by {who}: {first.reason}"
                     )
         return messages
 
@@ -101,9 +105,32 @@ class Preflight:
         return out
 
     def raise_for_errors(self, path: str | None = None) -> None:
+        """Raise one :class:`SpecError` listing every error, at the first one's spec line.
+
+        Errors that carry ``path:LINE:`` are listed by line, since the message
+        already names the file.
+        """
         errors = self.errors()
-        if errors:
-            raise SpecError("\n  ".join(["the sweep cannot run as written:", *errors]), path=path)
+        if not errors:
+            return
+        lines: list[int | None] = []
+        shown = []
+        for error in errors:
+            line = None
+            if path and error.startswith(f"{path}:"):
+                number, _, rest = error[len(path) + 1 :].partition(": ")
+                if number.isdigit():
+                    line, error = int(number), rest
+            lines.append(line)
+            shown.append(error)
+        if len(shown) == 1:
+            raise SpecError(shown[0], path=path, line=lines[0])
+        listed = [
+            f"line {n}: {e}" if n is not None else e for n, e in zip(lines, shown, strict=True)
+        ]
+        first = next((n for n in lines if n is not None), None)
+        head = f"the sweep cannot run as written ({len(shown)} problems):"
+        raise SpecError("\n  ".join([head, *listed]), path=path, line=first)
 
 
 def _key(value: Any) -> str:
@@ -125,6 +152,75 @@ def _probe_values(values: Sequence[Any]) -> Sequence[Any]:
     return values
 
 
+def _where(grid: Grid, address: str, value: Any) -> str:
+    spec = grid.spec
+    line = spec.line_for(address, value)
+    return f"{spec.path}:{line}" if line is not None else ""
+
+
+def _link_problems(workflow: Workflow, schemas: Mapping[str, NodeSchema]) -> list[str]:
+    """Links to an output the source node's class does not have on this server.
+
+    ComfyUI reports these as an exception on the wrong node; say which link is wrong.
+    """
+    out = []
+    for node in workflow.nodes.values():
+        for input_name, value in node.inputs.items():
+            if not is_link(value):
+                continue
+            source = workflow.nodes.get(value[0])
+            schema = schemas.get(source.class_type) if source else None
+            if source is None or schema is None or value[1] < len(schema.outputs):
+                continue
+            have = ", ".join(f"{i} {t}" for i, t in enumerate(schema.outputs)) or "none"
+            out.append(
+                f"node {node.node_id} ({node.class_type}) input {input_name} links to output "
+                f"{value[1]} of node {source.node_id} ({source.class_type}), which has outputs: "
+                f"{have}; fix the link in the workflow"
+            )
+    return out
+
+
+def _type_problem(spec: InputSpec | None, value: Any) -> str | None:
+    """A value ComfyUI would coerce into something else than was meant, or None.
+
+    ComfyUI converts with ``int()``, ``float()``, ``bool()``: 7.5 becomes 7 for an
+    INT, ``"false"`` becomes true for a BOOLEAN, and ``yes`` (true to YAML) becomes
+    ``"True"`` for text. Runs that differ only in such a value would repeat each other.
+    """
+    if spec is None:
+        return None
+    kind = spec.type
+    if kind in ("INT", "FLOAT"):
+        whole = kind == "INT"
+        noun = "a whole number" if whole else "a number"
+        if isinstance(value, bool):
+            return f"{str(value).lower()} is not {noun} (write 1 or 0)"
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                return None  # ComfyUI refuses it too, in its own words
+            return f"{value!r} is text; write the number without quotes"
+        if whole and isinstance(value, float) and not value.is_integer():
+            return f"{value!r} is not a whole number (ComfyUI would cut it to {int(value)})"
+    elif kind == "BOOLEAN" and not isinstance(value, bool):
+        return f"{value!r} is not true or false (ComfyUI reads any non-empty text as true)"
+    elif kind == "STRING" and isinstance(value, bool):
+        return (
+            f"{str(value).lower()} is true/false, not text; quote it (YAML reads yes, no, "
+            "on, off, true and false unquoted as true/false)"
+        )
+    return None
+
+
+def _type_probes(values: Sequence[Any]) -> Sequence[Any]:
+    """Values whose types stand for a whole column: a range's first two and its last."""
+    if isinstance(values, range | DecimalRange) and len(values) > 3:
+        return [values[0], values[1], values[len(values) - 1]]
+    return values
+
+
 def check_grid(grid: Grid, schemas_by_server: Mapping[str, Mapping[str, NodeSchema]]) -> Preflight:
     """Check every workflow and swept value of ``grid`` against each server's schemas."""
     problems: list[ValueProblem] = []
@@ -135,6 +231,10 @@ def check_grid(grid: Grid, schemas_by_server: Mapping[str, Mapping[str, NodeSche
         swept_refs = {workflow.resolve(a) for a in values}
         base = workflow.apply(base_params)
         for server, schemas in schemas_by_server.items():
+            links = _link_problems(workflow, schemas)
+            if links:
+                unusable[(name, server)] = "; ".join(links)
+                continue
             result = validate_prompt(base, schemas)
             if result.error is not None and result.error.get("type") != (
                 "prompt_outputs_failed_validation"
@@ -153,6 +253,30 @@ def check_grid(grid: Grid, schemas_by_server: Mapping[str, Mapping[str, NodeSche
                 continue
             for address, column in values.items():
                 ref = workflow.resolve(address)
+                class_type = workflow.nodes[ref.node_id].class_type
+                label = f"node {ref.node_id} ({class_type}) input {ref.input_name}"
+                schema = schemas.get(class_type)
+                spec = schema.inputs.get(ref.input_name) if schema else None
+                if schema is not None and (spec is None or spec.hidden):
+                    known = ", ".join(i.name for i in schema.visible_inputs) or "none"
+                    at = _where(grid, address, None)
+                    unusable[(name, server)] = (
+                        f"{at + ': ' if at else ''}{address} is {label}, but {class_type} has "
+                        f"no input {ref.input_name!r} on this server, so the value would be "
+                        f"ignored; its inputs: {known}"
+                    )
+                    break
+                typed = False
+                for value in _type_probes(column):
+                    problem = _type_problem(spec, value)
+                    if problem:
+                        where = _where(grid, address, value)
+                        problems.append(
+                            ValueProblem(name, address, value, server, f"{label}: {problem}", where)
+                        )
+                        typed = True
+                if typed:
+                    continue
                 for value in _probe_values(column):
                     probe = workflow.apply({**base_params, address: value})
                     found = with_combo_options(
@@ -165,8 +289,9 @@ def check_grid(grid: Grid, schemas_by_server: Mapping[str, Mapping[str, NodeSche
                         if node.node_id == ref.node_id and issue.input_name == ref.input_name
                     ]
                     if reasons:
+                        where = _where(grid, address, value)
                         problems.append(
-                            ValueProblem(name, address, value, server, "; ".join(reasons))
+                            ValueProblem(name, address, value, server, "; ".join(reasons), where)
                         )
     return Preflight(tuple(schemas_by_server), tuple(problems), unusable)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -19,7 +20,7 @@ from typing import Any
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
-from .errors import FleetError, ServerUnreachable
+from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
@@ -32,6 +33,7 @@ from .spec import SweepSpec, load_spec
 __all__ = [
     "Plan",
     "SweepResult",
+    "check_output",
     "check_plan",
     "plan_sweep",
     "run_planned",
@@ -145,15 +147,42 @@ async def run_sweep(
     )
 
 
-def check_plan(plan: Plan) -> None:
+def check_plan(plan: Plan, *, out_dir: Path | None = None) -> None:
     """Raise if ``plan`` cannot run: :class:`SpecError` for what the spec asks that no
-    server can serve, :class:`ServerUnreachable` when no server answered."""
+    server can serve or an output directory that cannot be written (``out_dir``, else
+    the spec's ``output``), :class:`ServerUnreachable` when no server answered."""
+    check_output(plan.spec, out_dir)
     if plan.preflight is None:
         details = "; ".join(f"{url}: {why}" for url, why in plan.unreachable.items())
         raise ServerUnreachable(
             f"no server is reachable ({details})", server=next(iter(plan.unreachable), "")
         )
     plan.preflight.raise_for_errors(str(plan.spec.path))
+
+
+def check_output(spec: SweepSpec, out_dir: Path | None = None) -> None:
+    """Refuse an output directory that is a file or cannot be created or written,
+    before any prompt is queued (a sweep that cannot save its results wastes them)."""
+    out = out_dir if out_dir is not None else spec.output
+    path, line = (
+        ("--out", None) if out_dir is not None else (str(spec.path), spec.line_for("output"))
+    )
+    fix = "give another directory" + (" with --out" if out_dir is not None else " as output:")
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"output {out} is a file, not a directory; {fix}", path=path, line=line)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SpecError(
+            f"output {out} cannot be created: {existing} is a file; {fix}", path=path, line=line
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpecError(
+            f"output {out} cannot be written: no write permission on {existing}; {fix}",
+            path=path,
+            line=line,
+        )
 
 
 async def run_planned(
@@ -168,7 +197,7 @@ async def run_planned(
     """Run a checked plan. ``connection_for`` lends connections someone else
     listens on (the dashboard's), so the sweep's prompts show on its cards.
     """
-    check_plan(plan)
+    check_plan(plan, out_dir=out_dir)
     assert plan.preflight is not None
     spec = plan.spec
     usable = [s for s in plan.servers if s.url not in plan.unreachable]

@@ -35,6 +35,7 @@ import yaml
 from . import locations
 from .config import ServerConfig, expand_env
 from .errors import SpecError
+from .yaml_lines import describe_yaml_error
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -73,17 +74,23 @@ def load_servers_file(path: Path, *, env: Mapping[str, str] | None = None) -> li
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read servers file: {exc.strerror or exc}", path=where) from exc
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        raise SpecError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+            path=where,
+            line=raw.count(b"\n", 0, exc.start) + 1,
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"not valid YAML: {problem}", path=where, line=line) from exc
+        problem, at = describe_yaml_error(exc)
+        raise SpecError(f"not valid YAML: {problem}", path=where, line=at) from None
     if root is None:
         return []
     items = root
     if isinstance(root, yaml.MappingNode):
+        _check_unique(root, where)
         found = {key.value: value for key, value in root.value}
         unknown = set(found) - {"servers"}
         if unknown:
@@ -96,9 +103,11 @@ def load_servers_file(path: Path, *, env: Mapping[str, str] | None = None) -> li
         if "servers" not in found:
             raise SpecError("expected a 'servers:' list", path=where, line=_line(root))
         items = found["servers"]
-    if not isinstance(items, yaml.SequenceNode):
+    if not isinstance(items, yaml.SequenceNode) or _is_null(items):
         raise SpecError(
-            "'servers' must be a list of URLs or mappings", path=where, line=_line(items)
+            "'servers' must be a list of URLs or mappings, e.g. '- http://gpu1:8188'",
+            path=where,
+            line=_line(items),
         )
     return [_server(node, where, env) for node in items.value]
 
@@ -107,11 +116,43 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+def _is_null(node: yaml.Node) -> bool:
+    return node.tag == "tag:yaml.org,2002:null"
+
+
+def _check_unique(node: yaml.MappingNode, where: str) -> None:
+    """Refuse a key given twice: YAML loaders silently keep the last one."""
+    first: dict[object, int] = {}
+    for key, _ in node.value:
+        if key.value in first:
+            raise SpecError(
+                f"duplicate key {key.value!r} (first at line {first[key.value]}); "
+                "give each key once",
+                path=where,
+                line=_line(key),
+            )
+        first[key.value] = _line(key)
+
+
 def _scalar(node: yaml.Node, what: str, where: str, env: Mapping[str, str] | None) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise SpecError(f"{what} must be a string", path=where, line=_line(node))
-    place = f"{where}:{_line(node)}"
-    return expand_env(str(node.value), where=place, env=env)
+    if not isinstance(node, yaml.ScalarNode) or _is_null(node):
+        got = "nothing" if _is_null(node) else "a list or mapping"
+        raise SpecError(f"{what} must be a string, got {got}", path=where, line=_line(node))
+    if node.tag not in (
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+    ):
+        raise SpecError(
+            f"{what} must be a string, got {node.value!r} (quote it to make it text)",
+            path=where,
+            line=_line(node),
+        )
+    try:
+        return expand_env(str(node.value), env=env)
+    except SpecError as exc:
+        hint = "; export it, or write the value in the file"
+        raise SpecError(f"{exc.reason} (in {what}){hint}", path=where, line=_line(node)) from None
 
 
 def _server(node: yaml.Node, where: str, env: Mapping[str, str] | None) -> ServerConfig:
@@ -120,6 +161,7 @@ def _server(node: yaml.Node, where: str, env: Mapping[str, str] | None) -> Serve
         return _config(_scalar(node, "a server", where, env), "", {}, where, line)
     if not isinstance(node, yaml.MappingNode):
         raise SpecError("a server is a URL or a mapping with 'url'", path=where, line=line)
+    _check_unique(node, where)
     fields: dict[str, yaml.Node] = {}
     for key, value in node.value:
         if key.value not in _KEYS:
@@ -138,7 +180,12 @@ def _server(node: yaml.Node, where: str, env: Mapping[str, str] | None) -> Serve
     if "headers" in fields:
         hnode = fields["headers"]
         if not isinstance(hnode, yaml.MappingNode):
-            raise SpecError("'headers' must be a mapping", path=where, line=_line(hnode))
+            raise SpecError(
+                "'headers' must be a mapping of name: value, e.g. Authorization: Bearer ${TOKEN}",
+                path=where,
+                line=_line(hnode),
+            )
+        _check_unique(hnode, where)
         for key, value in hnode.value:
             headers[str(key.value)] = _scalar(value, f"header {key.value!r}", where, env)
     return _config(url, name, headers, where, _line(fields["url"]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +26,15 @@ from typing import Any, Literal
 
 from sweeps.config import ServerConfig, expand_env
 from sweeps.errors import SpecError
-from sweeps.grid import exclusion_positions
-from sweeps.spec_values import ValueReader
+from sweeps.grid import count_runs, exclusion_positions
+from sweeps.spec_values import ValueReader, value_key
 from sweeps.workflow import Workflow, load_workflow
-from sweeps.yaml_lines import LineMap, LineSeq, line_of, load_yaml_with_lines
+from sweeps.yaml_lines import LineMap, LineSeq, kind_of, line_of, load_yaml_with_lines
 
 __all__ = ["Axis", "Block", "Combination", "SweepSpec", "load_spec"]
 
+_NO_VALUE: Any = object()
+RUN_LIMIT = sys.maxsize  # len() of a grid is a Python index
 TOP_KEYS = ("name", "description", "workflow", "servers", "seed", "sample", "repeat", "output")
 BLOCK_KEYS = ("workflow", "set", "grid", "zip", "exclude", "include")
 
@@ -90,6 +93,19 @@ class SweepSpec:
     output: Path = Path("runs")
     description: str = ""
     source: str = field(default="", repr=False)
+    lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Spec line of each top-level key, address and (address, value): see :meth:`line_for`."""
+
+    def line_for(self, key: str, value: Any = _NO_VALUE) -> int | None:
+        """The spec line that gives ``value`` to address ``key`` (or names ``key``), if known.
+
+        Preflight uses it to point a value a server refuses back at the line to fix.
+        """
+        if value is not _NO_VALUE:
+            found = self.lines.get(value_key(key, value))
+            if found is not None:
+                return found
+        return self.lines.get(key)
 
 
 def load_spec(path: str | Path, *, environ: Mapping[str, str] | None = None) -> SweepSpec:
@@ -104,8 +120,19 @@ def load_spec(path: str | Path, *, environ: Mapping[str, str] | None = None) -> 
         text = spec_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {spec_path.resolve()}", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read spec: {exc}", path=str(path)) from None
+    except IsADirectoryError:
+        raise SpecError(
+            f"{spec_path} is a directory; give the spec's YAML file", path=str(path)
+        ) from None
+    except UnicodeDecodeError as exc:
+        raw = spec_path.read_bytes()
+        raise SpecError(
+            f"the spec is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+            path=str(path),
+            line=raw.count(b"\n", 0, exc.start) + 1,
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror or exc}", path=str(path)) from None
     data = load_yaml_with_lines(text, path)
     return _SpecReader(spec_path, environ if environ is not None else os.environ).read(data, text)
 
@@ -120,8 +147,9 @@ class _SpecReader(ValueReader):
 
     def read(self, data: object, text: str) -> SweepSpec:
         if not isinstance(data, LineMap) or not data:
+            got = "the file is empty" if data is None else f"it holds {kind_of(data)}"
             raise self.fail(
-                "a spec must be a mapping with at least workflow: and grid:, e.g. "
+                f"{got}; a spec must be a mapping with at least workflow: and grid:, e.g. "
                 "'workflow: txt2img.json' and 'grid: {KSampler.seed: {random: 4}}'",
                 getattr(data, "line", 1),
             )
@@ -164,10 +192,17 @@ class _SpecReader(ValueReader):
         sample = self.integer(data, "sample", None, minimum=1)
         output = data.get("output", f"runs/{name}")
         if not isinstance(output, str) or not output.strip():
-            raise self.fail("output must be a directory path", line_of(data, "output"))
+            raise self.fail(
+                f"output must be a directory path (text), got {kind_of(output)}",
+                line_of(data, "output"),
+            )
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description must be text", line_of(data, "description"))
+        for key in data:
+            self.lines.setdefault(str(key), data.key_lines[key])
+        repeat = self.integer(data, "repeat", 1, minimum=1)
+        self.check_size(blocks, data, sample, repeat)
         return SweepSpec(
             name=name,
             path=self.path,
@@ -175,12 +210,45 @@ class _SpecReader(ValueReader):
             blocks=tuple(blocks),
             servers=self.servers(data),
             sample=sample,
-            repeat=self.integer(data, "repeat", 1, minimum=1),
+            repeat=repeat,
             seed=self.seed,
             output=self.relative(output),
             description=description,
             source=text,
+            lines=dict(self.lines),
         )
+
+    def check_size(
+        self, blocks: Sequence[Block], data: LineMap, sample: int | None, repeat: int
+    ) -> None:
+        """Refuse a grid that excludes everything, a sample bigger than what it samples
+        from, and a run count too large to count (a sweep that could never finish)."""
+        population = 0
+        for block in blocks:
+            full, kept = count_runs(block)
+            if block.has_product and full and not kept:
+                raise self.fail(
+                    f"exclude removes every one of the {full} runs of "
+                    + (f"block {block.index + 1}" if len(blocks) > 1 else "the grid")
+                    + "; remove or narrow an exclude pattern",
+                    block.exclude[0].line if block.exclude else block.line,
+                )
+            population += kept
+        if sample is not None and sample > population:
+            raise self.fail(
+                f"sample: {sample} is more than the {population} runs the grid has"
+                + (" after exclude" if any(b.exclude for b in blocks) else "")
+                + f"; give at most {population}, or drop sample: to run every one",
+                line_of(data, "sample"),
+            )
+        includes = sum(len(b.include) for b in blocks)
+        total = (min(population, sample or population) + includes) * repeat
+        if total > RUN_LIMIT:
+            raise self.fail(
+                f"this spec describes {total:,} runs, more than can be counted ({RUN_LIMIT:,}); "
+                "add sample: N to run N of them chosen at random",
+                data.line,
+            )
 
     # -- paths -----------------------------------------------------------------
 
@@ -252,6 +320,7 @@ class _SpecReader(ValueReader):
             for key, value in grid.items():
                 line = grid.key_lines[key]
                 address = self.claim(where, self.address(key, line, workflows), "grid", line)
+                self.note(address, line, has_value=False)
                 column = self.column(address, value, grid.value_lines[key], "grid")
                 axes.append(Axis((address,), (column,), line))
         for group, line in self.zip_groups(raw):
@@ -259,6 +328,7 @@ class _SpecReader(ValueReader):
             for key, value in group.items():
                 key_line = group.key_lines[key]
                 address = self.claim(where, self.address(key, key_line, workflows), "zip", key_line)
+                self.note(address, key_line, has_value=False)
                 addresses.append(address)
                 columns.append(self.column(address, value, group.value_lines[key], "zip"))
             lengths = [len(c) for c in columns]
@@ -305,6 +375,7 @@ class _SpecReader(ValueReader):
             line = sets.key_lines[key]
             address = self.address(key, line, workflows)
             fixed[address] = self.value(value, sets.value_lines[key], f"set: {address}")
+            self.note(address, line, fixed[address])
             if where is not None:
                 where[address] = ("set", line)
 
@@ -364,6 +435,7 @@ class _SpecReader(ValueReader):
                         f"{key}: workflow {value!r} is not one of {', '.join(workflows)}", key_line
                     )
                 values[name] = self.value(value, key_line, f"{key}: {name}", allow_list=False)
+                self.note(name, key_line, values[name])
             out.append(Combination(values, line))
         return tuple(out)
 
@@ -409,7 +481,15 @@ class _SpecReader(ValueReader):
                 raise self.fail("a server mapping needs url:, e.g. url: http://host:8188", line)
             headers = fields.get("headers", {})
             texts = [fields["url"], fields.get("name", "")]
-            if not isinstance(headers, dict) or not all(isinstance(t, str) for t in texts):
+            scalars = all(
+                isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                for v in (headers.values() if isinstance(headers, dict) else ())
+            )
+            if (
+                not isinstance(headers, dict)
+                or not scalars
+                or not all(isinstance(t, str) for t in texts)
+            ):
                 raise self.fail(
                     "a server is a URL, or a mapping with url:, optional name: and headers: "
                     "(a mapping of header: text, ${VAR} taken from the environment)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -23,10 +24,17 @@ from sweeps.errors import SpecError
 from sweeps.grid import DecimalRange, DrawStream, draw_distinct
 from sweeps.yaml_lines import LineMap, LineSeq, kind_of, line_of
 
-__all__ = ["RANDOM_LIMIT", "RANDOM_MAX", "ValueReader"]
+__all__ = ["RANDOM_LIMIT", "RANDOM_MAX", "SEED_MAX", "ValueReader", "value_key"]
 
 RANDOM_MAX = 2**32 - 1
 RANDOM_LIMIT = 100_000
+SEED_MAX = 2**64 - 1  # the largest seed ComfyUI's samplers take
+RANGE_LIMIT = sys.maxsize  # a longer range has no len() in Python
+
+
+def value_key(address: str, value: object) -> str:
+    """Key of ``SweepSpec.lines`` for the line that gives ``value`` to ``address``."""
+    return f"{address}={json.dumps(value, sort_keys=True)}"
 
 
 class ValueReader:
@@ -38,6 +46,16 @@ class ValueReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seed = 0
+        self.lines: dict[str, int] = {}
+        """What :attr:`SweepSpec.lines` holds: where each address and value is written."""
+
+    def note(
+        self, address: str, line: int, value: object = None, *, has_value: bool = True
+    ) -> None:
+        """Remember where ``address`` (and, if given, ``value`` for it) first appears."""
+        self.lines.setdefault(address, line)
+        if has_value:
+            self.lines.setdefault(value_key(address, value), line)
 
     def fail(self, message: str, line: int | None) -> SpecError:
         return SpecError(message, path=str(self.path), line=line)
@@ -54,13 +72,18 @@ class ValueReader:
                     data.key_lines[key],
                 )
 
-    def integer(self, data: LineMap, key: str, default: Any, *, minimum: int) -> Any:
+    def integer(
+        self, data: LineMap, key: str, default: Any, *, minimum: int, maximum: int | None = None
+    ) -> Any:
         if key not in data:
             return default
         value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum
+        if bad or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
             raise self.fail(
-                f"{key} must be a whole number >= {minimum}, got {value!r}", line_of(data, key)
+                f"{key} must be a whole number {bounds}, got {kind_of(value)}",
+                line_of(data, key),
             )
         return value
 
@@ -104,14 +127,19 @@ class ValueReader:
                 self.value(v, vl, f"{where}: {address}")
                 for v, vl in zip(raw, raw.item_lines, strict=True)
             )
+            self.note(address, line, has_value=False)
+            for v, vl in zip(values, raw.item_lines, strict=True):
+                self.note(address, vl, v)
             if where == "grid":
                 self.check_unique(address, values, raw.item_lines)
             return values
         if isinstance(raw, LineMap) and "range" in raw:
             self.check_keys(raw, ("range",), f"in {address}'s range")
+            self.note(address, line_of(raw, "range"), has_value=False)
             return self.number_range(address, raw["range"], line_of(raw, "range"))
         if isinstance(raw, LineMap) and "random" in raw:
             self.check_keys(raw, ("random", "min", "max"), f"in {address}'s random")
+            self.note(address, line_of(raw, "random"), has_value=False)
             return self.random_seeds(address, raw)
         if isinstance(raw, LineMap):
             self.check_keys(raw, ("range", "random"), f"in {address}'s values")
@@ -150,16 +178,27 @@ class ValueReader:
             raise self.fail(f"{address}: range step must not be 0", line)
         if all(isinstance(n, int) for n in numbers):
             values: Sequence[Any] = range(*numbers)
+            count = (abs(numbers[1] - numbers[0]) + abs(numbers[2]) - 1) // abs(numbers[2])
+            if (numbers[1] - numbers[0]) * numbers[2] <= 0:
+                count = 0
         else:
             values = DecimalRange(*(Decimal(repr(n)) for n in numbers))
-        if not len(values):
+            count = len(values)
+        if not count:
             raise self.fail(f"{address}: range {raw!r} is empty; {usage}", line)
+        if count > RANGE_LIMIT:
+            raise self.fail(
+                f"{address}: range {raw!r} has {count:,} values, more than a sweep can "
+                f"count ({RANGE_LIMIT:,}); use a larger step, or {{random: N}} for seeds",
+                line,
+            )
         return values
 
     def random_seeds(self, address: str, raw: LineMap) -> tuple[int, ...]:
         count = self.integer(raw, "random", None, minimum=1)
-        low = self.integer(raw, "min", 0, minimum=0)
-        high = self.integer(raw, "max", RANDOM_MAX, minimum=low)
+        low = self.integer(raw, "min", 0, minimum=0, maximum=SEED_MAX)
+        default_high = RANDOM_MAX if low <= RANDOM_MAX else SEED_MAX
+        high = self.integer(raw, "max", default_high, minimum=low, maximum=SEED_MAX)
         size = high - low + 1
         if count > min(size, RANDOM_LIMIT):
             raise self.fail(

@@ -262,10 +262,37 @@ def load_workflow(path: Path, *, name: str | None = None) -> Workflow:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"workflow file not found: {path}", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read workflow {path}: {exc}", path=str(path)) from None
+    except IsADirectoryError:
+        raise SpecError(
+            f"workflow {path} is a directory; give the API-format .json file", path=str(path)
+        ) from None
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        raise SpecError(
+            f"workflow {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x}); ComfyUI "
+            "writes UTF-8: export it again with Export (API)",
+            path=str(path),
+            line=raw.count(b"\n", 0, exc.start) + 1,
+        ) from None
+    except OSError as exc:
+        raise SpecError(
+            f"cannot read workflow {path}: {exc.strerror or exc}", path=str(path)
+        ) from None
+    if not text.strip():
+        raise SpecError(
+            f"workflow {path} is empty; export the workflow from ComfyUI with Export (API)",
+            path=str(path),
+            line=1,
+        )
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise SpecError(
+            f"workflow {path} gives key {exc.key!r} twice in one object; JSON readers keep "
+            "only the last, so one of them would be silently lost",
+            path=str(path),
+            line=_line_of_key(text, exc.key, nth=2),
+        ) from None
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"invalid JSON in workflow at {path}:{exc.lineno}:{exc.colno}: {exc.msg}; "
@@ -299,12 +326,140 @@ def load_workflow(path: Path, *, name: str | None = None) -> Workflow:
                 path=str(path),
                 line=_line_of_key(text, node_id),
             )
+    for node_id, input_name, problem in _graph_problems(data):
+        raise SpecError(
+            f"node {node_id!r} ({data[node_id]['class_type']}) input {input_name!r} {problem}",
+            path=str(path),
+            line=_line_of_key(text, node_id),
+        )
     return Workflow.from_prompt(data, name=label, path=path)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _graph_problems(prompt: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Links ComfyUI would refuse, found without a server: (node id, input, what is wrong).
+
+    ComfyUI reads every 2-item list input as a link ``["node id", output index]``
+    and any other list as a malformed link; a link must name a node of this
+    graph, and links must not form a cycle. Its own error for each of these
+    names the wrong node (PROTOCOL 1.2), so they are reported here instead.
+    """
+    problems: list[tuple[str, str, str]] = []
+    edges: dict[str, list[tuple[str, str]]] = {}
+    constant = 'a list constant must be written {"__value__": [...]}'
+    for node_id, body in prompt.items():
+        for name, value in body["inputs"].items():
+            if not isinstance(value, list):
+                continue
+            if len(value) != 2:
+                problems.append(
+                    (
+                        node_id,
+                        name,
+                        f"is a list of {len(value)} items; ComfyUI reads a list "
+                        f'as a link ["node id", output index], and {constant}',
+                    )
+                )
+                continue
+            source, slot = value
+            if not isinstance(source, str) or isinstance(slot, bool) or not isinstance(slot, int):
+                problems.append(
+                    (
+                        node_id,
+                        name,
+                        f"holds {json.dumps(value)}, which ComfyUI reads as a link "
+                        'but is not ["node id", output index] (the id is text, the index a whole '
+                        f"number); {constant}",
+                    )
+                )
+            elif source not in prompt:
+                known = ", ".join(repr(n) for n in prompt)
+                problems.append(
+                    (
+                        node_id,
+                        name,
+                        f"links to node {source!r}, which is not in this workflow "
+                        f"(nodes: {known}); export the workflow again or fix the link",
+                    )
+                )
+            elif slot < 0:
+                problems.append(
+                    (
+                        node_id,
+                        name,
+                        f"links to output {slot} of node {source!r}; an output index counts from 0",
+                    )
+                )
+            else:
+                edges.setdefault(node_id, []).append((source, name))
+    if not problems:
+        cycle = _find_cycle(list(prompt), edges)
+        if cycle:
+            path = " -> ".join(n for n, _ in cycle) + f" -> {cycle[0][0]}"
+            node_id, name = cycle[0]
+            problems.append(
+                (
+                    node_id,
+                    name,
+                    f"is part of a cycle of links ({path}); ComfyUI cannot run "
+                    "a graph whose links loop back",
+                )
+            )
+    return problems
+
+
+def _find_cycle(
+    nodes: list[str], edges: Mapping[str, list[tuple[str, str]]]
+) -> list[tuple[str, str]] | None:
+    """A loop of links as (node, input that links onward) pairs, or None (iterative DFS)."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    for start in nodes:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        trail: list[tuple[str, str]] = []
+        state[start] = 1
+        while stack:
+            node, i = stack[-1]
+            out = edges.get(node, [])
+            if i == len(out):
+                stack.pop()
+                state[node] = 2
+                if trail:
+                    trail.pop()
+                continue
+            stack[-1] = (node, i + 1)
+            target, name = out[i]
+            if state.get(target) == 1:
+                trail.append((node, name))
+                first = next(k for k, (n, _) in enumerate(trail) if n == target)
+                return trail[first:]
+            if not state.get(target):
+                trail.append((node, name))
+                state[target] = 1
+                stack.append((target, 0))
+    return None
 
 
 def _node_problem(body: object) -> str | None:
     if not isinstance(body, dict):
         return f"is a {type(body).__name__}, not an object"
+    if "class_type" in body and not isinstance(body["class_type"], str):
+        return f"has class_type {json.dumps(body['class_type'])}, which is not text"
     if not isinstance(body.get("class_type"), str) or not body["class_type"]:
         return "has no class_type"
     if not isinstance(body.get("inputs"), dict):
@@ -312,7 +467,11 @@ def _node_problem(body: object) -> str | None:
     return None
 
 
-def _line_of_key(text: str, key: str) -> int:
-    """Line of the first ``"key":`` in a JSON text: close enough to point a reader at it."""
-    match = re.search(r'"' + re.escape(json.dumps(key)[1:-1]) + r'"\s*:', text)
-    return text.count("\n", 0, match.start()) + 1 if match else 1
+def _line_of_key(text: str, key: str, *, nth: int = 1) -> int:
+    """Line of the ``nth`` ``"key":`` in a JSON text: close enough to point a reader at it."""
+    pattern = re.compile(r'"' + re.escape(json.dumps(key)[1:-1]) + r'"\s*:')
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return 1
+    match = matches[min(nth, len(matches)) - 1]
+    return text.count("\n", 0, match.start()) + 1

@@ -21,7 +21,14 @@ import yaml
 
 from sweeps.errors import SpecError
 
-__all__ = ["LineMap", "LineSeq", "kind_of", "line_of", "load_yaml_with_lines"]
+__all__ = [
+    "LineMap",
+    "LineSeq",
+    "describe_yaml_error",
+    "kind_of",
+    "line_of",
+    "load_yaml_with_lines",
+]
 
 
 class LineMap(dict[Any, Any]):
@@ -52,13 +59,32 @@ def load_yaml_with_lines(text: str, path: str | Path) -> object:
             return loader.get_single_data()
         finally:
             loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or exc.context
-        raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", path=str(path)) from None
+        problem, line = describe_yaml_error(exc)
+        raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
+
+
+def describe_yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    """PyYAML's complaint as one sentence with its column, and the 1-based line it is on.
+
+    PyYAML reports an unclosed bracket at the end of the file; the context
+    (where the bracket opened) is added so the reader finds it.
+    """
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return str(exc), None
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    problem = exc.problem or exc.context or "cannot parse"
+    if mark is not None:
+        problem = f"{problem} (column {mark.column + 1})"
+    context = exc.context_mark
+    if exc.context and context is not None and exc.problem and context.line + 1 != line:
+        problem = f"{problem}, {exc.context} started at line {context.line + 1}"
+    if "'\\t'" in problem:
+        problem += "; YAML indents with spaces, not tabs"
+    if exc.problem and "another document" in exc.problem:
+        problem = "a second YAML document starts here ('---'); a file holds one: remove it"
+    return problem, line
 
 
 def line_of(data: LineMap, key: str) -> int:

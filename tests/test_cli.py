@@ -83,3 +83,54 @@ async def test_unreachable_server_exits_1(tmp_path: Path) -> None:
         "sweep", str(_spec(tmp_path, "  Noise.seed: [1]\n")), "--server", "http://127.0.0.1:9"
     )
     assert code == 1 and "no server is reachable" in err
+
+
+async def test_bad_input_never_prints_a_traceback(tmp_path: Path, sim: Simulator) -> None:
+    """Inputs that used to crash with a traceback (or reach the server) now exit 2 with a
+    message naming the place to fix."""
+    huge = _spec(tmp_path, "  Noise.seed: {range: [0, 100000000000000000000]}\n")
+    code, _, err = await comfyfleet("plan", str(huge), "--server", sim.url)
+    assert code == 2 and "Traceback" not in err
+    assert f"{huge}:5:" in err and "larger step" in err
+    spec = _spec(tmp_path, "  Noise.seed: [1]\n")
+    for server in ("http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://:8188"):
+        code, _, err = await comfyfleet("sweep", str(spec), "--server", server)
+        assert code == 2 and "Traceback" not in err, err
+        assert err.startswith("error: --server: server URL")
+    coerced = _spec(tmp_path, "  Noise.seed: [1, 1.5]\n")
+    code, out, err = await comfyfleet("plan", str(coerced), "--server", sim.url)
+    assert code == 2
+    flat = " ".join(out.split())  # the plan table wraps long lines
+    assert "Noise.seed = 1.5 is refused" in flat and "1.5 is not a whole number" in flat
+    assert "the sweep cannot run as written" in err
+    code, _, err = await comfyfleet("sweep", str(coerced), "--server", sim.url)
+    assert code == 2 and f"{coerced}:5: Noise.seed = 1.5" in err
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{sim.url}/history")).json() == {}
+
+
+async def test_an_output_that_is_a_file_exits_2_before_queueing(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1]\n")
+    (tmp_path / "out").write_text("not a directory")
+    for command in ("plan", "sweep"):
+        code, _, err = await comfyfleet(command, str(spec), "--server", sim.url)
+        assert code == 2, err
+        assert f"{spec}:3: output {tmp_path / 'out'} is a file" in err
+    code, _, err = await comfyfleet(
+        "sweep", str(spec), "--server", sim.url, "--out", str(tmp_path / "out" / "sub")
+    )
+    assert code == 2 and "error: --out: output" in err and "is a file" in err
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{sim.url}/history")).json() == {}
+
+
+async def test_broken_workflow_links_exit_2_naming_the_node(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1]\n")
+    workflow = tmp_path / "model_free.json"
+    workflow.write_text(workflow.read_text().replace('"2",\n        0', '"99",\n        0', 1))
+    code, _, err = await comfyfleet("plan", str(spec), "--offline")
+    assert code == 2
+    assert "node '3' (ImageBlur) input 'image' links to node '99'" in err
+    assert f"{workflow}:" in err and f"named at {spec}:2" in err

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweeps.grid import DecimalRange, DrawStream, Grid, draw_distinct, positions_of
+from sweeps.grid import DecimalRange, DrawStream, Grid, count_runs, draw_distinct, positions_of
 from sweeps.spec import Axis, Block, Combination, SweepSpec, load_spec
 from sweeps.workflow import Workflow
 
@@ -346,3 +346,15 @@ def test_draw_distinct(count: int, population: int, seed: int) -> None:
     assert len(drawn) == len(set(drawn)) == count
     assert all(0 <= d < population for d in drawn)
     assert drawn == draw_distinct(count, population, DrawStream(seed, "t"))
+
+
+def test_count_runs_before_and_after_exclude() -> None:
+    spec = make_spec(
+        [
+            block(
+                [grid_axis("Probe.a", (1, 2, 3)), grid_axis("Probe.b", range(4))],
+                exclude=[{"Probe.a": 2}],
+            )
+        ]
+    )
+    assert count_runs(spec.blocks[0]) == (12, 8)

@@ -121,3 +121,82 @@ def test_odd_custom_node_schemas_do_not_break_parsing() -> None:
     assert schemas["Weird"].output_node and schemas["Weird"].inputs == {}
     assert schemas["Weirder"].inputs == {}
     assert schemas["Ok"].inputs["x"].min == 0
+
+
+@pytest.mark.parametrize(
+    ("grid", "words"),
+    [
+        ("KSampler.steps: [20, 12.5]", "12.5 is not a whole number (ComfyUI would cut it to 12)"),
+        ("KSampler.steps: {range: [1, 3, 0.5]}", "1.5 is not a whole number"),
+        ("KSampler.steps: [20, '30']", "'30' is text; write the number without quotes"),
+        ("KSampler.steps: [20, true]", "true is not a whole number"),
+        ("KSampler.cfg: [7.0, '7.5']", "'7.5' is text"),
+        ("Positive.text: [a cat, yes]", "true is true/false, not text; quote it"),
+    ],
+)
+def test_values_comfyui_would_silently_coerce_are_errors(
+    tmp_path: Path, full_schemas, grid: str, words: str
+) -> None:
+    """ComfyUI's int()/float()/str() accept these, so two runs could be the same prompt."""
+    result = check_grid(_spec(tmp_path, f"grid:\n  {grid}\n"), {"http://a": full_schemas})
+    error = result.errors()[0]
+    assert words in error
+    assert error.startswith(f"{tmp_path / 'spec.yaml'}:4: ")
+
+
+def test_a_boolean_input_takes_only_true_or_false(tmp_path: Path) -> None:
+    schemas = parse_object_info(
+        {"Toggle": {"input": {"required": {"flag": ["BOOLEAN", {}]}}, "output_node": True}}
+    )
+    (tmp_path / "wf.json").write_text('{"1": {"class_type": "Toggle", "inputs": {"flag": true}}}')
+    (tmp_path / "spec.yaml").write_text("workflow: wf.json\ngrid:\n  1.flag: [true, 'false']\n")
+    [error] = check_grid(Grid(load_spec(tmp_path / "spec.yaml")), {"http://a": schemas}).errors()
+    assert "'false' is not true or false" in error
+
+
+def test_errors_point_at_the_spec_line_of_the_value(tmp_path: Path, full_schemas) -> None:
+    grid = _spec(tmp_path, "grid:\n  KSampler.cfg:\n    - 7.0\n    - 101.0\n")
+    result = check_grid(grid, {"http://a": full_schemas})
+    path = str(tmp_path / "spec.yaml")
+    [error] = result.errors()
+    assert error.startswith(f"{path}:6: KSampler.cfg = 101.0")
+    with pytest.raises(SpecError) as caught:
+        result.raise_for_errors(path)
+    assert (caught.value.path, caught.value.line) == (path, 6)
+    assert str(caught.value).startswith(f"{path}:6: KSampler.cfg = 101.0 is refused")
+
+
+def test_several_errors_are_listed_by_line(tmp_path: Path, full_schemas) -> None:
+    grid = _spec(tmp_path, "grid:\n  KSampler.cfg: [7.0, 101.0]\n  KSampler.steps: [0, 20]\n")
+    path = str(tmp_path / "spec.yaml")
+    with pytest.raises(SpecError) as caught:
+        check_grid(grid, {"http://a": full_schemas}).raise_for_errors(path)
+    assert caught.value.line == 4
+    message = str(caught.value)
+    assert "cannot run as written (2 problems)" in message
+    assert "\n  line 4: KSampler.cfg = 101.0" in message
+    assert "\n  line 5: KSampler.steps = 0" in message
+
+
+def test_a_link_to_an_output_the_node_lacks_names_that_link(tmp_path: Path, full_schemas) -> None:
+    prompt = json.loads((REPO / "sample_workflows" / "txt2img_sd15.json").read_text())
+    prompt["8"]["inputs"]["vae"] = ["4", 7]  # CheckpointLoaderSimple has outputs 0..2
+    (tmp_path / "wf.json").write_text(json.dumps(prompt))
+    (tmp_path / "spec.yaml").write_text("workflow: wf.json\ngrid:\n  KSampler.seed: [1, 2]\n")
+    grid = Grid(load_spec(tmp_path / "spec.yaml"))
+    [error] = check_grid(grid, {"http://a": full_schemas}).errors()
+    assert (
+        "node 8 (VAEDecode) input vae links to output 7 of node 4 (CheckpointLoaderSimple)" in error
+    )
+    assert "0 MODEL, 1 CLIP, 2 VAE" in error
+
+
+def test_an_input_the_server_does_not_know_would_be_ignored(tmp_path: Path, full_schemas) -> None:
+    prompt = json.loads((REPO / "sample_workflows" / "txt2img_sd15.json").read_text())
+    prompt["3"]["inputs"]["eta"] = 0.5  # not an input of KSampler: ComfyUI drops it silently
+    (tmp_path / "wf.json").write_text(json.dumps(prompt))
+    (tmp_path / "spec.yaml").write_text("workflow: wf.json\ngrid:\n  KSampler.eta: [0.1, 0.2]\n")
+    grid = Grid(load_spec(tmp_path / "spec.yaml"))
+    [error] = check_grid(grid, {"http://a": full_schemas}).errors()
+    assert "KSampler has no input 'eta' on this server, so the value would be ignored" in error
+    assert f"{tmp_path / 'spec.yaml'}:3" in error

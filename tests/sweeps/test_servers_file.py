@@ -61,6 +61,17 @@ def test_top_level_list(tmp_path: Path):
         ("servers:\n  - url: ftp://a\n", 2, "not valid"),
         ("servers:\n  - url: [1\n", 3, "not valid YAML"),
         ("servers:\n  - url: http://a\n    headers: [1]\n", 3, "'headers' must be a mapping"),
+        ("servers:\n  - http://a\nservers:\n  - http://b\n", 3, "duplicate key 'servers'"),
+        ("servers:\n  - url: http://a\n    url: http://b\n", 3, "duplicate key 'url'"),
+        ("servers:\n  - url: http://a\n    headers: {A: }\n", 3, "header 'A' must be a string"),
+        ("servers:\n  - url: http://a\n    headers: {A: {b: c}}\n", 3, "must be a string"),
+        ("servers:\n  - url: http://a\n    headers: {'a b': c}\n", 2, "header name 'a b'"),
+        ("servers:\n  - url: true\n", 2, "quote it"),
+        ("servers:\n  - http://a:99999\n", 2, "port must be a number from 1 to 65535"),
+        ("servers:\n  - http://a:abc\n", 2, "port must be a number from 1 to 65535"),
+        ("servers:\n\t- http://a\n", 2, "spaces, not tabs"),
+        ("servers:\n", 1, "must be a list"),
+        ("servers:\n  - http://${NOPE}:1\n", 2, "environment variable NOPE is not set"),
     ],
 )
 def test_mistakes_point_at_file_and_line(tmp_path: Path, text: str, line: int, words: str):
@@ -126,3 +137,35 @@ def test_discovery_reads_the_xdg_file(monkeypatch: pytest.MonkeyPatch, tmp_path:
     (tmp_path / "comfyfleet" / "servers.yaml").write_text("- http://xdg:1\n")
     monkeypatch.setattr(locations, "config_dir", lambda: tmp_path / "comfyfleet")
     assert [s.url for s in discover_servers([], env={})] == ["http://xdg:1"]
+
+
+def test_non_utf8_servers_file_names_the_line(tmp_path: Path):
+    path = tmp_path / "servers.yaml"
+    path.write_bytes(b"servers:\n  - http://caf\xe9:1\n")
+    with pytest.raises(SpecError, match="not UTF-8") as err:
+        load_servers_file(path, env={})
+    assert (err.value.path, err.value.line) == (str(path), 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("http://a:99999", "the port must be a number from 1 to 65535"),
+        ("http://a:x", "the port must be a number from 1 to 65535"),
+        ("gpu=http://[::1", "Invalid IPv6 URL"),
+        ("a=b=c", "'b=c' is not a host name"),
+        ("http://:8188", "there is no host"),
+        ("ftp://a", "the scheme is 'ftp'"),
+        ("http://a/#top", "query or fragment"),
+    ],
+)
+def test_garbage_in_the_environment_variable_says_where(value: str, words: str):
+    with pytest.raises(SpecError) as err:
+        discover_servers([], env={"COMFYFLEET_SERVERS": value}, path=Path("/nonexistent"))
+    assert err.value.path == "COMFYFLEET_SERVERS"
+    assert words in str(err.value) and "expected http(s)://host[:port]" in str(err.value)
+
+
+def test_a_bad_port_flag_is_an_error_before_any_request():
+    with pytest.raises(SpecError, match="--server.*port must be a number"):
+        discover_servers(["http://a:abc"], env={})

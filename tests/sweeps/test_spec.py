@@ -315,6 +315,64 @@ CASES = [
         ["unknown key 'gird' in block 2", "'grid'"],
     ),
     ("workflow: model_free.json\nblocks:\n  - 3\n", 3, ["block 1 must be a mapping"]),
+    ("", 1, ["the file is empty", "workflow:"]),
+    ("# only a comment\n", 1, ["the file is empty"]),
+    ("just text\n", 1, ["it holds str 'just text'", "must be a mapping"]),
+    ("workflow: model_free.json\ngrid:\n\tBlur.sigma: [1]\n", 3, ["spaces, not tabs"]),
+    (
+        "workflow: model_free.json\ngrid:\n  Blur.sigma: [1, 2\n",
+        4,
+        ["expected ',' or ']'", "started at line 3"],
+    ),
+    ("workflow: model_free.json\n---\nname: x\n", 2, ["second YAML document"]),
+    (
+        "workflow: model_free.json\ngrid:\n  Noise.seed: {range: [0, 100000000000000000000]}\n",
+        3,
+        ["100,000,000,000,000,000,000 values", "larger step"],
+    ),
+    (
+        "workflow: model_free.json\ngrid:\n  Noise.seed: {random: 2, max: 100000000000000000000}\n",
+        3,
+        ["max must be a whole number from 0 to 18446744073709551615"],
+    ),
+    (
+        "workflow: model_free.json\nsample: 5\ngrid:\n  Blur.sigma: [1, 2]\n",
+        2,
+        ["sample: 5 is more than the 2 runs", "at most 2"],
+    ),
+    (
+        "workflow: model_free.json\nsample: 2\ngrid:\n  Blur.sigma: [1, 2]\n"
+        "exclude:\n  - {Blur.sigma: 1}\n",
+        2,
+        ["more than the 1 runs the grid has after exclude"],
+    ),
+    (
+        "workflow: model_free.json\ngrid:\n  Blur.sigma: [1]\nexclude:\n  - {Blur.sigma: 1}\n",
+        5,
+        ["exclude removes every one of the 1 runs of the grid"],
+    ),
+    (
+        "workflow: model_free.json\ngrid:\n  Noise.seed: {range: [4000000000]}\n"
+        "  Canvas.color: {range: [4000000000]}\n",
+        1,
+        ["16,000,000,000,000,000,000 runs", "add sample: N"],
+    ),
+    ("workflow: model_free.json\noutput: 5\n", 2, ["output must be a directory path"]),
+    (
+        "workflow: model_free.json\nservers:\n  - url: http://a:1\n    headers: {A: {b: c}}\n",
+        3,
+        ["headers: (a mapping of header: text"],
+    ),
+    (
+        "workflow: model_free.json\nservers:\n  - url: http://a:1\n    headers: {'a b': c}\n",
+        3,
+        ["header name 'a b' is not valid"],
+    ),
+    (
+        "workflow: model_free.json\nservers:\n  - http://a:99999\n",
+        3,
+        ["the port must be a number from 1 to 65535"],
+    ),
     (
         "workflow: model_free.json\nblocks: []\ngrid: {Blur.sigma: [1]}\n",
         3,
@@ -377,3 +435,66 @@ def test_environment_defaults_to_os_environ(
         tmp_path, "workflow: model_free.json\nservers: http://${COMFYFLEET_TEST_HOST}:8188\n"
     )
     assert load_spec(path).servers[0].url == "http://gpu9:8188"
+
+
+def test_a_ten_million_run_grid_loads_and_samples_five(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        """
+        workflow: model_free.json
+        sample: 5
+        grid:
+          Noise.seed: {range: [0, 10000]}
+          Canvas.color: {range: [0, 1000]}
+        """,
+    )
+    grid = Grid(load_spec(path))
+    assert grid.counts.product == 10**7
+    assert len(grid) == 5 and len(list(grid)) == 5
+
+
+def test_non_utf8_spec_names_its_line(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "workflow: model_free.json\n")
+    path.write_bytes(b"workflow: model_free.json\nname: caf\xe9\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert_at(info.value, path, 2, "not UTF-8", "0xe9")
+
+
+def test_a_directory_is_not_a_spec(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="is a directory"):
+        load_spec(tmp_path)
+
+
+def test_unicode_values_load_as_written(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path, "workflow: model_free.json\ngrid:\n  Save.filename_prefix: [日本語 😀, café]\n"
+    )
+    (block,) = load_spec(path).blocks
+    assert block.axes[0].columns[0] == ("日本語 😀", "café")
+
+
+def test_spec_remembers_the_line_of_each_value(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        """
+        workflow: model_free.json
+        output: out
+        set:
+          Canvas.width: 32
+        grid:
+          Blur.sigma:
+            - 1.0
+            - 2.0
+          Noise.seed: {range: [4]}
+        include:
+          - {Blur.sigma: 3.0, Noise.seed: 9}
+        """,
+    )
+    spec = load_spec(path)
+    assert spec.line_for("output") == 2
+    assert spec.line_for("Canvas.width", 32) == 4
+    assert spec.line_for("Blur.sigma", 2.0) == 8
+    assert spec.line_for("Blur.sigma", 3.0) == 11
+    assert spec.line_for("Noise.seed", 2) == 9  # a range: the line of the range
+    assert spec.line_for("Blur.sigma", 99.0) == 6  # unknown value: where the address is

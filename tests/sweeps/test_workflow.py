@@ -184,3 +184,70 @@ def test_a_json_list_is_not_a_workflow(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(SpecError, match="holds a JSON list"):
         load_workflow(path)
+
+
+def _model_free_with(change: dict[str, object]) -> dict[str, object]:
+    """model_free.json with some inputs replaced: ``{"3.image": ["99", 0]}``."""
+    prompt = json.loads((WORKFLOWS / "model_free.json").read_text())
+    for address, value in change.items():
+        node_id, name = address.split(".")
+        prompt[node_id]["inputs"][name] = value
+    return prompt
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"3.image": ["99", 0]}, "links to node '99', which is not in this workflow"),
+        ({"3.image": ["2", -1]}, "output -1 of node '2'; an output index counts from 0"),
+        ({"3.image": [2, 0]}, "holds [2, 0], which ComfyUI reads as a link"),
+        ({"3.image": ["2", 0, 1]}, "is a list of 3 items; ComfyUI reads a list as a link"),
+        ({"2.image": ["3", 0]}, "part of a cycle of links (2 -> 3 -> 2)"),
+        ({"1.width": ["1", 0]}, "part of a cycle of links (1 -> 1)"),
+    ],
+)
+def test_broken_links_name_the_node_input_and_line(
+    tmp_path: Path, change: dict[str, object], words: str
+) -> None:
+    """ComfyUI blames the wrong node for these (PROTOCOL 1.2); the loader names the right one."""
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(_model_free_with(change), indent=1))
+    with pytest.raises(SpecError) as info:
+        load_workflow(path)
+    node_id = next(iter(change)).split(".")[0]
+    assert info.value.path == str(path)
+    assert info.value.line == path.read_text().splitlines().index(f' "{node_id}": {{') + 1
+    assert words in str(info.value)
+    assert f"node '{node_id}'" in str(info.value)
+
+
+def test_a_node_id_given_twice_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(
+        '{\n "1": {"class_type": "A", "inputs": {}},\n "1": {"class_type": "B", "inputs": {}}\n}'
+    )
+    with pytest.raises(SpecError, match="gives key '1' twice") as info:
+        load_workflow(path)
+    assert info.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "words"),
+    [
+        (b"", 1, "is empty"),
+        (b"  \n\n", 1, "is empty"),
+        (b'{\n "1": {"class_type": "caf\xe9", "inputs": {}}}', 2, "not UTF-8"),
+        (b'{"1": {"class_type": 5, "inputs": {}}}', 1, "class_type 5, which is not text"),
+    ],
+)
+def test_unreadable_workflow_files(tmp_path: Path, content: bytes, line: int, words: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_bytes(content)
+    with pytest.raises(SpecError, match=words) as info:
+        load_workflow(path)
+    assert (info.value.path, info.value.line) == (str(path), line)
+
+
+def test_a_directory_is_not_a_workflow(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="is a directory"):
+        load_workflow(tmp_path)
