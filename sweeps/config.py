@@ -7,11 +7,12 @@ or wss), and extra headers such as an auth token.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from .errors import SpecError
 
@@ -41,6 +42,8 @@ class ServerConfig:
     'http://gpu1:8188'
     >>> ServerConfig("https://host/comfy/").ws_url("abc")
     'wss://host/comfy/ws?clientId=abc'
+    >>> ServerConfig("https://me:secret@host").url
+    'https://host'
     """
 
     url: str
@@ -58,11 +61,18 @@ class ServerConfig:
         if problem:
             raise SpecError(f"server URL {self.url!r} is not valid: {problem}; {_URL_FORM}")
         parts = urlsplit(url)
-        url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        userinfo, _, netloc = parts.netloc.rpartition("@")
+        url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         object.__setattr__(self, "url", url)
         if not self.name:
-            object.__setattr__(self, "name", parts.netloc + parts.path.rstrip("/"))
+            object.__setattr__(self, "name", netloc + parts.path.rstrip("/"))
         headers = dict(self.headers)
+        if userinfo and not any(k.lower() == "authorization" for k in headers):
+            # user:password@ becomes Basic auth, for HTTP and the websocket alike,
+            # and stays out of the URL that cards, logs and reports show.
+            user, _, password = userinfo.partition(":")
+            token = f"{unquote(user)}:{unquote(password)}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
         for key, value in headers.items():
             _check_header(key, value)
         object.__setattr__(self, "headers", headers)

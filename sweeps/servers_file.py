@@ -58,7 +58,7 @@ def parse_server_list(text: str, *, where: str = ENV_VAR) -> list[ServerConfig]:
         if not token:
             continue
         name, sep, url = token.partition("=")
-        if not sep:
+        if not sep or any(c in name for c in ":/@"):  # an "=" inside the URL itself
             name, url = "", token
         try:
             servers.append(ServerConfig(url, name=name))

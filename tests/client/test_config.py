@@ -77,3 +77,18 @@ async def test_requests_go_below_the_prefix_with_the_headers() -> None:
     finally:
         await runner.cleanup()
     assert [r.path for r in seen] == ["/comfy/prompt"] * 3
+
+
+def test_credentials_in_the_url_become_basic_auth_and_leave_the_url() -> None:
+    server = ServerConfig("https://me:s%40cret@gpu1.example/comfy")
+    assert server.url == "https://gpu1.example/comfy"
+    assert server.name == "gpu1.example/comfy"
+    assert server.ws_url("c") == "wss://gpu1.example/comfy/ws?clientId=c"
+    assert server.headers["Authorization"] == "Basic bWU6c0BjcmV0"  # me:s@cret
+    assert "cret" not in repr(server)
+
+
+def test_an_explicit_authorization_header_wins_over_url_credentials() -> None:
+    server = ServerConfig("http://me:pw@h:8188", headers={"Authorization": "Bearer t"})
+    assert server.headers == {"Authorization": "Bearer t"}
+    assert server.url == "http://h:8188"

@@ -169,3 +169,9 @@ def test_garbage_in_the_environment_variable_says_where(value: str, words: str):
 def test_a_bad_port_flag_is_an_error_before_any_request():
     with pytest.raises(SpecError, match="--server.*port must be a number"):
         discover_servers(["http://a:abc"], env={})
+
+
+def test_env_list_an_equals_sign_inside_a_url_is_not_a_name():
+    [server] = parse_server_list("http://me:p=w@a:8188/comfy")
+    assert (server.name, server.url) == ("a:8188/comfy", "http://a:8188/comfy")
+    assert server.headers["Authorization"].startswith("Basic ")
