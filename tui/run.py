@@ -32,7 +32,7 @@ def run_sweep_dashboard(
     Bad input raises :class:`~sweeps.errors.SpecError` before the screen opens.
     """
     plan = asyncio.run(plan_sweep(spec, servers=servers))
-    check_plan(plan)
+    check_plan(plan, out_dir=out_dir)
     app = FleetApp(plan.servers, poll_interval=poll_interval, sweep_job=SweepJob(plan, out_dir))
     result = app.run()
     return result if isinstance(result, int) else app.exit_code()
@@ -47,7 +47,7 @@ async def run_sweep_in_dashboard(
 ) -> int:
     """The same inside a running event loop (the demo serves its simulators on it)."""
     plan = await plan_sweep(spec, servers=servers)
-    check_plan(plan)
+    check_plan(plan, out_dir=out_dir)
     app = FleetApp(plan.servers, poll_interval=poll_interval, sweep_job=SweepJob(plan, out_dir))
     result = await app.run_async()
     return result if isinstance(result, int) else app.exit_code()

@@ -188,3 +188,19 @@ async def test_palette_offers_run_a_sweep():
         await until(pilot, lambda: bool(app.screen.query(CommandList).first().option_count))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, StartSweepScreen))
+
+
+async def test_sweep_tui_checks_its_output_directory_before_the_screen_opens(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeps.errors import SpecError
+    from tui.run import run_sweep_in_dashboard
+
+    async def screen_opens(self: FleetApp, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the dashboard opened on bad input")
+
+    monkeypatch.setattr(FleetApp, "run_async", screen_opens)
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory")
+    with pytest.raises(SpecError, match="a-file is a file, not a directory"):
+        await run_sweep_in_dashboard(copy_spec(tmp_path), servers=[sim.url], out_dir=taken)
