@@ -140,7 +140,8 @@ def sweep(
     interrupt_running: bool,
     tui: bool,
 ) -> None:
-    """Run every point of SPEC across the servers; write OUT/report.parquet.
+    """Run every point of SPEC across the servers; write OUT/report.parquet and
+    the X/Y plots the spec's plot: asks for.
 
     Ctrl-C stops dispatching and withdraws prompts still waiting in server
     queues; running prompts (already paid for) finish and are downloaded.
@@ -226,6 +227,10 @@ async def _headless_sweep(
     )
     if progress.remaining:
         click.echo(f"{progress.remaining} not run; the same command resumes where this stopped")
+    for path in result.plots:
+        click.echo(f"plot: {path}")
+    for warning in result.plot_warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     return 0 if progress.failed == 0 and progress.remaining == 0 else 1
 
 
@@ -281,6 +286,7 @@ def grid(
     out: Path, x: str, y: str | None, where: Sequence[str], output: Path | None, cell: int
 ) -> None:
     """Draw the X/Y plot of a sweep's images: one value of X per column, of Y per row."""
+    from .spec_plots import default_plot_file
     from .xyplot import parse_where, plan_xy_plot, render_xy_plot
 
     try:
@@ -291,15 +297,9 @@ def grid(
     for warning in plot.warnings():
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     folder = out if out.is_dir() else out.parent
-    name = "xy-" + "-".join(a for a in (x, y) if a) + ".png"
-    dest = render_xy_plot(plot, output or folder / _safe_file_name(name), cell_px=cell)
+    dest = render_xy_plot(plot, output or folder / default_plot_file(x, y), cell_px=cell)
     shown = sum(c.image is not None for c in plot.cells)
     click.echo(f"{dest}: {shown} of {len(plot.cells)} cells have an image")
-
-
-def _safe_file_name(name: str) -> str:
-    """Addresses may hold titles with spaces or slashes; a file name may not hold a slash."""
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 @main.command()

@@ -66,6 +66,7 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
             *(_short(run.params.get(a)) for a in swept),
         )
     console.print(table)
+    _print_plots(console, plan)
     if plan.preflight is None and not plan.unreachable:
         console.print("servers (not contacted): " + ", ".join(s.url for s in plan.servers))
         return
@@ -86,6 +87,30 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
         console.print(f"[red]error:[/] {error}", highlight=False)
     if not errors:
         console.print("[green]valid:[/] every run can be served", highlight=False)
+
+
+def _print_plots(console: Console, plan: Plan) -> None:
+    """The spec's ``plot:`` files, and which swept axes still vary inside a cell
+    (the seed, say): each cell shows only the first run that fits it."""
+    if not plan.spec.plots:
+        return
+    console.print("plots, drawn when the sweep ends:")
+    for plot in plan.spec.plots:
+        console.print(f"  {plan.spec.output / plot.file}", soft_wrap=True, highlight=False)
+        named = {plot.x, plot.y, *plot.where}
+        within = {
+            axis.addresses[0]: len(axis)
+            for block in plan.spec.blocks
+            for axis in block.axes
+            if axis.kind != "workflow" and len(axis) > 1 and not named & set(axis.addresses)
+        }
+        where = ", ".join(f"{a}={_short(v)}" for a, v in plot.where.items())
+        axes = f"{plot.x} across" + (f", {plot.y} down" if plot.y else "")
+        console.print(f"    {axes}" + (f", where {where}" if where else ""), highlight=False)
+        for address, count in within.items():
+            console.print(
+                f"    each cell: the first of {address}'s {count} values", highlight=False
+            )
 
 
 def _two_lines(address: str) -> str:

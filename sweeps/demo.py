@@ -3,7 +3,7 @@
 Starts a few simulators of different speeds (so the pull-based dispatch visibly
 gives the fast one more work), runs the bundled sampler shootout across them
 (KSampler progress, previews, checkpoint loads and VRAM moving on the cards),
-and leaves a real report and real PNGs behind.
+and leaves a real report, real PNGs and the spec's X/Y plot behind.
 """
 
 from __future__ import annotations
@@ -83,5 +83,9 @@ async def run_demo(
         f"{progress.done} runs succeeded, {progress.failed} failed. "
         f"Images and report.parquet are in {out}/"
     )
+    for plot in result.plots:
+        console.print(f"X/Y plot: {plot}", highlight=False, soft_wrap=True)
+    for warning in result.plot_warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f'Open it in Python: import sweeps; sweeps.load_report("{out}")', highlight=False)
     return 0 if progress.failed == 0 else 1

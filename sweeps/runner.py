@@ -17,6 +17,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
@@ -28,13 +30,15 @@ from .report import ReportWriter
 from .scheduler import RunLike, Sweep
 from .schema import NodeSchema
 from .servers_file import discover_servers
-from .spec import SweepSpec, load_spec
+from .spec import PlotSpec, SweepSpec, load_spec
+from .xyplot import plan_xy_plot, render_xy_plot
 
 __all__ = [
     "Plan",
     "SweepResult",
     "check_output",
     "check_plan",
+    "draw_plots",
     "plan_sweep",
     "run_planned",
     "run_sweep",
@@ -70,6 +74,10 @@ class Plan:
 class SweepResult:
     out_dir: Path
     progress: SweepProgress
+    plots: tuple[Path, ...] = ()
+    """The spec's ``plot:`` images, as written into ``out_dir``."""
+    plot_warnings: tuple[str, ...] = ()
+    """Why a plot was not drawn; never a failed sweep, whose results are in the report."""
 
     @property
     def ok(self) -> bool:
@@ -225,7 +233,36 @@ async def run_planned(
         if on_start is not None:
             on_start(sweep)
         progress = await sweep.run()
-    return SweepResult(out, progress)
+    # After the writer closes, so the plots see every run, stopped sweeps included.
+    # In a thread: drawing is seconds of CPU for a big grid, and the dashboard keeps running.
+    if not spec.plots:
+        return SweepResult(out, progress)
+    plots, warnings = await asyncio.to_thread(draw_plots, spec.plots, out)
+    return SweepResult(out, progress, plots, warnings)
+
+
+def draw_plots(
+    plots: Sequence[PlotSpec], out: Path, *, cell_px: int = 256
+) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """Draw each plot from the report in ``out``: (files written, why others were not).
+
+    A plot that cannot be drawn is a warning, never an error: the runs are already
+    safe in the report, and ``comfyfleet grid`` can draw it again later.
+    """
+    written: list[Path] = []
+    warnings: list[str] = []
+    for plot in plots:
+        try:
+            xy = plan_xy_plot(out, x=plot.x, y=plot.y, where=plot.where)
+            if not any(cell.image is not None for cell in xy.cells):
+                warnings.append(f"plot {plot.file} not drawn: no run has an image yet")
+                continue
+            written.append(render_xy_plot(xy, out / plot.file, cell_px=cell_px))
+        except (FleetError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
+            # OSError: a full disk or an unreadable image; ValueError: a label
+            # matplotlib cannot typeset. Either way the sweep's own outcome stands.
+            warnings.append(f"plot {plot.file} not drawn: {exc}")
+    return tuple(written), tuple(warnings)
 
 
 def _with_workflow_values(grid: Grid) -> Callable[[Run], Run]:

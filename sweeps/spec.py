@@ -11,7 +11,8 @@ would be valid there.
 Line numbers come from :mod:`sweeps.yaml_lines`, whose loader builds dicts and
 lists that remember where each key, value and item started. Grid values,
 ranges, random seeds and zip groups are read by :mod:`sweeps.spec_values`; this
-module reads the rest (blocks, workflows, addresses, include/exclude, servers).
+module reads the rest (blocks, workflows, addresses, include/exclude, servers)
+and hands ``plot:`` to :mod:`sweeps.spec_plots` once the blocks are known.
 """
 
 from __future__ import annotations
@@ -27,15 +28,26 @@ from typing import Any, Literal
 from sweeps.config import ServerConfig, expand_env
 from sweeps.errors import SpecError
 from sweeps.grid import count_runs, exclusion_positions
+from sweeps.spec_plots import PlotReader, PlotSpec
 from sweeps.spec_values import ValueReader, value_key
 from sweeps.workflow import Workflow, load_workflow
 from sweeps.yaml_lines import LineMap, LineSeq, kind_of, line_of, load_yaml_with_lines
 
-__all__ = ["Axis", "Block", "Combination", "SweepSpec", "load_spec"]
+__all__ = ["Axis", "Block", "Combination", "PlotSpec", "SweepSpec", "load_spec"]
 
 _NO_VALUE: Any = object()
 RUN_LIMIT = sys.maxsize  # len() of a grid is a Python index
-TOP_KEYS = ("name", "description", "workflow", "servers", "seed", "sample", "repeat", "output")
+TOP_KEYS = (
+    "name",
+    "description",
+    "workflow",
+    "servers",
+    "seed",
+    "sample",
+    "repeat",
+    "output",
+    "plot",
+)
 BLOCK_KEYS = ("workflow", "set", "grid", "zip", "exclude", "include")
 
 
@@ -92,6 +104,7 @@ class SweepSpec:
     seed: int = 0
     output: Path = Path("runs")
     description: str = ""
+    plots: tuple[PlotSpec, ...] = ()
     source: str = field(default="", repr=False)
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Spec line of each top-level key, address and (address, value): see :meth:`line_for`."""
@@ -203,6 +216,7 @@ class _SpecReader(ValueReader):
             self.lines.setdefault(str(key), data.key_lines[key])
         repeat = self.integer(data, "repeat", 1, minimum=1)
         self.check_size(blocks, data, sample, repeat)
+        plots = PlotReader(self, blocks, self.workflows).read(data) if "plot" in data else ()
         return SweepSpec(
             name=name,
             path=self.path,
@@ -214,6 +228,7 @@ class _SpecReader(ValueReader):
             seed=self.seed,
             output=self.relative(output),
             description=description,
+            plots=plots,
             source=text,
             lines=dict(self.lines),
         )

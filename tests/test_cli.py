@@ -134,3 +134,69 @@ async def test_broken_workflow_links_exit_2_naming_the_node(tmp_path: Path) -> N
     assert code == 2
     assert "node '3' (ImageBlur) input 'image' links to node '99'" in err
     assert f"{workflow}:" in err and f"named at {spec}:2" in err
+
+
+async def test_plan_lists_the_plots_and_sweep_prints_them_after_its_summary(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2]\n  Blur.blur_radius: [1, 3]\n")
+    spec.write_text(
+        spec.read_text()
+        + "plot:\n  - {x: Noise.seed, y: Blur.blur_radius}\n  - {x: Noise.seed, name: seeds.svg}\n"
+    )
+    out = tmp_path / "out"
+    written = out / "xy-Noise.seed-Blur.blur_radius.png"
+    code, listed, _ = await comfyfleet("plan", str(spec), "--offline")
+    assert code == 0
+    assert (
+        f"plots, drawn when the sweep ends:\n  {written}\n"
+        "    Noise.seed across, Blur.blur_radius down\n"
+        f"  {out / 'seeds.svg'}\n"
+        "    Noise.seed across\n"
+        "    each cell: the first of Blur.blur_radius's 2 values\n"
+    ) in listed
+    code, printed, err = await comfyfleet("sweep", str(spec), "--server", sim.url)
+    assert code == 0, err
+    assert printed.splitlines()[-3:] == [
+        f"4 succeeded, 0 failed; report: {out / 'report.parquet'}",
+        f"plot: {written}",
+        f"plot: {out / 'seeds.svg'}",
+    ]
+    assert "warning" not in err
+    assert written.read_bytes().startswith(b"\x89PNG")
+    assert b"<svg" in (out / "seeds.svg").read_bytes()
+
+
+async def test_a_plot_that_cannot_be_written_warns_without_failing_the_sweep(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1]\n")
+    spec.write_text(spec.read_text() + "plot: {x: Noise.seed, name: taken}\n")
+    (tmp_path / "out" / "taken.png").mkdir(parents=True)  # a directory where the plot goes
+    code, printed, err = await comfyfleet("sweep", str(spec), "--server", sim.url)
+    assert code == 0, err
+    assert "1 succeeded, 0 failed" in printed and "plot:" not in printed
+    assert "warning: plot taken.png not drawn: [Errno 21] Is a directory" in err
+
+
+async def test_plan_refuses_a_plot_of_an_address_the_sweep_does_not_vary(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2]\n")
+    spec.write_text(spec.read_text() + "plot: {x: Noise.seed, y: Blur.blur_radius}\n")
+    for command in ("plan", "sweep"):
+        code, _, err = await comfyfleet(command, str(spec), "--server", sim.url)
+        assert code == 2, err
+        assert f"{spec}:6: plot y: 'Blur.blur_radius' is not an address this sweep" in err
+        assert "Valid: Noise.seed" in err
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{sim.url}/history")).json() == {}
+
+
+async def test_the_headless_demo_prints_its_plot(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    code, _, err = await comfyfleet("demo", "--headless", "--speed", "0", "--out", str(out))
+    assert code == 0, err
+    written = out / "xy-KSampler.cfg-KSampler.sampler_name.png"
+    assert f"X/Y plot: {written}\n" in err
+    assert written.read_bytes().startswith(b"\x89PNG")

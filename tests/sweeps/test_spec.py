@@ -498,3 +498,126 @@ def test_spec_remembers_the_line_of_each_value(tmp_path: Path) -> None:
     assert spec.line_for("Blur.sigma", 3.0) == 11
     assert spec.line_for("Noise.seed", 2) == 9  # a range: the line of the range
     assert spec.line_for("Blur.sigma", 99.0) == 6  # unknown value: where the address is
+
+
+# -- plot: ---------------------------------------------------------------------
+
+PLOTTED = "workflow: model_free.json\nset:\n  Canvas.width: 32\ngrid:\n  Blur.sigma: [1.0, 2.0]\n"
+"""Five lines: a report with a Canvas.width column (set) and a Blur.sigma column (swept)."""
+
+
+def test_plots_load_with_defaults_names_and_typed_filters(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        PLOTTED
+        + """  Noise.strength: {range: [0.25, 1.0, 0.25]}
+plot:
+  - {x: Blur.sigma, y: Noise.strength}
+  - x: Noise.strength
+    where: {Blur.sigma: 2, Canvas.width: 32}
+    name: strength at sigma 2
+  - {x: Canvas.width, name: width.SVG}
+  - {x: Blur.sigma, name: cfg-7.5}
+""",
+    )
+    spec = load_spec(path)
+    grid_plot, row, flat, dotted = spec.plots
+    assert (grid_plot.x, grid_plot.y, grid_plot.where) == ("Blur.sigma", "Noise.strength", {})
+    assert grid_plot.file == "xy-Blur.sigma-Noise.strength.png"
+    assert grid_plot.line == 8  # the entry's own line, under plot:
+    assert (row.y, row.where, row.file) == (
+        None,
+        {"Blur.sigma": 2, "Canvas.width": 32},
+        "strength at sigma 2.png",
+    )
+    assert flat.file == "width.SVG"  # a set address is a report column too
+    assert dotted.file == "cfg-7.5.png"  # ".5" is part of the name, not a format
+
+
+def test_one_plot_may_be_a_mapping_and_titles_become_safe_file_names(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        "workflow: txt2img_sd15.json\ngrid:\n  Load Checkpoint.ckpt_name: [a, b]\n"
+        "plot: {x: Load Checkpoint.ckpt_name}\n",
+    )
+    (plot,) = load_spec(path).plots
+    assert plot.file == "xy-Load_Checkpoint.ckpt_name.png"
+
+
+def test_plots_see_every_block_and_the_sample_specs_declare_one() -> None:
+    spec = load_spec(SPECS / "blocks.yaml")
+    assert spec.plots == ()
+    shootout = load_spec(SAMPLES / "sampler_shootout.yaml", environ={})
+    assert [(p.x, p.y, dict(p.where)) for p in shootout.plots] == [
+        ("KSampler.cfg", "KSampler.sampler_name", {"Positive.text": "a cat"})
+    ]
+    (model_free,) = load_spec(SAMPLES / "model_free_sweep.yaml").plots
+    assert model_free.file == "strength-by-blur.png"
+
+
+def test_a_plot_may_name_an_address_of_any_block(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        """
+        workflow: model_free.json
+        blocks:
+          - grid: {Blur.sigma: [1.0, 2.0]}
+          - grid: {Noise.seed: [1, 2]}
+        plot: {x: Noise.seed, y: Blur.sigma}
+        """,
+    )
+    (plot,) = load_spec(path).plots
+    assert (plot.x, plot.y) == ("Noise.seed", "Blur.sigma")
+
+
+PLOT_CASES = [
+    # (plot: text after PLOTTED, line, fragments); PLOTTED is five lines long
+    ("plot: [{x: Blur.sigma, wehre: {}}]\n", 6, ["unknown key 'wehre' in a plot", "'where'?"]),
+    (
+        "plot:\n  - x: Noise.seed\n",
+        7,
+        [
+            "plot x: 'Noise.seed' is not an address this sweep sets or varies",
+            "Valid: Canvas.width, Blur.sigma",
+        ],
+    ),
+    ("plot: {x: Blur.sigmaa}\n", 6, ["did you mean 'Blur.sigma'?", "Valid: Canvas.width"]),
+    ("plot: {x: 3.sigma}\n", 6, ["it is the input this spec calls Blur.sigma, so write that."]),
+    ("plot: {x: Blur.sigma, y: Blur.sigma}\n", 6, ["x: and y: are both Blur.sigma"]),
+    ("plot: {y: Blur.sigma}\n", 6, ["a plot needs x:", "this sweep has Canvas.width, Blur.sigma"]),
+    ("plot: {x: Blur.sigma, y: [a]}\n", 6, ["plot y: ['a'] is not an address"]),
+    (
+        "plot:\n  x: Canvas.width\n  where:\n    Blur.sigma: 3.0\n",
+        9,
+        ["plot where: Blur.sigma: 3.0 is not one of its values (1.0, 2.0)", "no run would match"],
+    ),
+    ("plot: {x: Blur.sigma, where: {Blur.sigma: 1.0}}\n", 6, ["is the plot's x axis"]),
+    ("plot: {x: Blur.sigma, where: {Noise.seed: 1}}\n", 6, ["plot where: 'Noise.seed'", "Valid:"]),
+    ("plot: {x: Blur.sigma, where: {}}\n", 6, ["where must be a non-empty mapping"]),
+    ("plot: {x: Blur.sigma, where: {Canvas.width: '32'}}\n", 6, ["'32' is not one of its values"]),
+    ("plot: {x: Blur.sigma, name: a/b}\n", 6, ["plot name must be a file name without slashes"]),
+    ("plot: {x: Blur.sigma, name: ..}\n", 6, ["plot name must be a file name"]),
+    (
+        "plot: {x: Blur.sigma, name: a.gif}\n",
+        6,
+        ["drawn as .png, .jpg, .jpeg, .pdf, .svg, not .gif"],
+    ),
+    (
+        "plot:\n  - {x: Blur.sigma, name: p}\n  - {x: Canvas.width, name: p.png}\n",
+        8,
+        ["the plot at line 7 also writes p.png", "name: of its own"],
+    ),
+    ("plot: []\n", 6, ["plot must be a mapping of x: ADDRESS", "got an empty list"]),
+    ("plot: Blur.sigma\n", 6, ["plot must be a mapping", "got str 'Blur.sigma'"]),
+    ("plot:\n  - {x: Blur.sigma}\n  - 3\n", 8, ["plot must be a mapping", "got int 3"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragments"), PLOT_CASES, ids=[c[2][0] for c in PLOT_CASES]
+)
+def test_plot_errors_name_file_line_and_what_is_valid(
+    tmp_path: Path, text: str, line: int, fragments: list[str]
+) -> None:
+    error = spec_error(tmp_path, PLOTTED + text)
+    assert_at(error, tmp_path / "spec.yaml", line, *fragments)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from PIL import Image
 
 from sweeps.errors import ServerUnreachable, SpecError
 from sweeps.report import JOURNAL_NAME, load_report, report_metadata
@@ -439,3 +440,99 @@ async def test_an_unexpected_failure_surfaces_as_itself_not_as_a_group(
     async with fleet(0.0) as sims:
         with pytest.raises(PermissionError, match="runs.jsonl"):
             await run_sweep(spec, servers=[sims[0].url])
+
+
+PLOTTED = """grid:
+  Noise.strength: [0.5, 1.0]
+  Blur.blur_radius: [1, 3, 5]
+exclude:
+  - {Noise.strength: 1.0, Blur.blur_radius: 5}
+plot:
+  - {x: Blur.blur_radius, y: Noise.strength}
+  - {x: Blur.blur_radius, where: {Noise.strength: 1.0}, name: strong.jpg}
+"""
+NO_RUN = (0xEE, 0xEE, 0xEE)  # what xyplot paints a cell with no run in
+
+
+def _centres(image: Image.Image, colours: set[tuple[int, int, int]]) -> dict[tuple, tuple]:
+    """Where each colour sits in ``image``: the mean (x, y) of its pixels."""
+    data = image.convert("RGB").tobytes()
+    sums: dict[tuple, list[int]] = {}
+    for i in range(0, len(data), 3):
+        pixel = (data[i], data[i + 1], data[i + 2])
+        if pixel in colours:
+            total = sums.setdefault(pixel, [0, 0, 0])
+            total[0] += i // 3 % image.width
+            total[1] += i // 3 // image.width
+            total[2] += 1
+    return {colour: (x / n, y / n) for colour, (x, y, n) in sums.items()}
+
+
+async def test_the_spec_plots_are_drawn_when_the_sweep_ends(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, PLOTTED)
+    async with fleet(0.0) as sims:
+        result = await run_sweep(spec, servers=[sims[0].url])
+    out = result.out_dir
+    assert result.plots == (out / "xy-Blur.blur_radius-Noise.strength.png", out / "strong.jpg")
+    assert result.plot_warnings == ()
+    # The simulator's pictures have flat corners in a colour of their own: find each
+    # run's picture in the plot by it.
+    colour: dict[tuple[int, float], tuple[int, int, int]] = {}
+    for row in load_report(out).iter_rows(named=True):
+        with Image.open(out / row["outputs"][0]["path"]) as picture:
+            key = (row["Blur.blur_radius"], row["Noise.strength"])
+            colour[key] = picture.convert("RGB").getpixel((0, 0))  # type: ignore[assignment]
+    assert len(set(colour.values())) == 5
+    colour[(5, 1.0)] = NO_RUN  # the excluded pair
+    with Image.open(result.plots[0]) as plot:
+        assert plot.format == "PNG"
+        centres = _centres(plot, set(colour.values()))
+    where = {key: centres[c] for key, c in colour.items()}
+    assert len(where) == 6
+    for radius in (1, 3, 5):  # a column per radius, 0.5 above 1.0
+        top, bottom = where[(radius, 0.5)], where[(radius, 1.0)]
+        assert abs(top[0] - bottom[0]) < 5 and top[1] < bottom[1]
+    for strength in (0.5, 1.0):  # a row per strength, radii ascending left to right
+        xs = [where[(radius, strength)] for radius in (1, 3, 5)]
+        assert xs[0][0] < xs[1][0] < xs[2][0]
+        assert max(y for _, y in xs) - min(y for _, y in xs) < 5
+    with Image.open(result.plots[1]) as row_plot:
+        assert row_plot.format == "JPEG"
+        assert row_plot.height < plot.height  # one row of cells, not two
+
+
+async def test_a_stopped_sweep_still_draws_what_ran(tmp_path: Path) -> None:
+    spec = _slow_sweep_spec(tmp_path)
+    spec.write_text(spec.read_text() + "plot: {x: Noise.seed, name: seeds}\n")
+    started: list = []
+    first_done = asyncio.Event()
+
+    def on_progress(progress) -> None:
+        if progress.done >= 1:
+            first_done.set()
+
+    async with fleet(1.0) as sims:
+        task = asyncio.create_task(
+            run_sweep(spec, servers=[sims[0].url], on_progress=on_progress, on_start=started.append)
+        )
+        await asyncio.wait_for(first_done.wait(), 30)
+        await started[0].stop(interrupt_running=False)
+        result = await asyncio.wait_for(task, 30)
+    assert result.progress.remaining > 0
+    assert result.plots == (result.out_dir / "seeds.png",)
+    with Image.open(result.plots[0]) as plot:
+        assert plot.format == "PNG"
+
+
+async def test_a_plot_that_cannot_be_drawn_is_a_warning_and_the_results_stand(
+    tmp_path: Path,
+) -> None:
+    spec = _spec(tmp_path, "grid:\n  Noise.seed: [1, 2]\nplot: {x: Noise.seed}\n")
+    async with fleet(0.0) as sims:
+        sims[0].faults.fail_class("ImageBlur")
+        result = await run_sweep(spec, servers=[sims[0].url])
+    assert result.progress.failed == 2
+    assert result.plots == ()
+    assert result.plot_warnings == ("plot xy-Noise.seed.png not drawn: no run has an image yet",)
+    assert load_report(result.out_dir).height == 2
+    assert not (result.out_dir / "xy-Noise.seed.png").exists()
