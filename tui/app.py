@@ -187,13 +187,16 @@ class FleetApp(App[int]):
         self.sweep_result = result
         self.sweep = result.progress
         p = result.progress
+        plots = "".join(f"\nplot: {path}" for path in result.plots)
         self.notify(
-            f"{p.done} succeeded, {p.failed} failed; report in {result.out_dir}",
+            f"{p.done} succeeded, {p.failed} failed; report in {result.out_dir}{plots}",
             title="Sweep finished" if not p.remaining else "Sweep stopped",
             severity="information" if p.failed == 0 and not p.remaining else "warning",
             timeout=15,
             markup=False,
         )
+        for warning in result.plot_warnings:
+            self.notify(warning, title="Plot not drawn", severity="warning", markup=False)
 
     def _lend_connection(self, config: ServerConfig) -> ServerConnection:
         self.monitor.add_server(config)

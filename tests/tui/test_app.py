@@ -219,5 +219,8 @@ async def test_a_sweep_runs_in_the_dashboard(sim: Simulator, tmp_path: Path):
         headline = str(app.screen.query_one("#sweep-headline", Label).render())
         assert "34 done" in headline and "0 failed" in headline and "finished" in headline
         assert app.exit_code() == 0
+        said = [str(n.message) for n in app._notifications]
+        assert any(f"plot: {tmp_path / 'out' / 'strength-by-blur.png'}" in m for m in said)
+    assert (tmp_path / "out" / "strength-by-blur.png").is_file()
     assert (tmp_path / "out" / "report.parquet").exists()
     assert len(list((tmp_path / "out").glob("[0-9]*.png"))) == 34  # runs, not the plot
