@@ -169,7 +169,7 @@ async def _headless_sweep(
 ) -> int:
     from rich.console import Console
 
-    from .console import sweep_progress
+    from .console import print_outcome, sweep_progress
     from .runner import check_plan, plan_sweep, run_planned
     from .scheduler import Sweep
 
@@ -219,18 +219,8 @@ async def _headless_sweep(
             )
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+    print_outcome(Console(), console, result)
     progress = result.progress
-    click.echo(
-        f"{progress.done} succeeded, {progress.failed} failed"
-        + (f", {progress.skipped} already done" if progress.skipped else "")
-        + f"; report: {result.out_dir / 'report.parquet'}"
-    )
-    if progress.remaining:
-        click.echo(f"{progress.remaining} not run; the same command resumes where this stopped")
-    for path in result.plots:
-        click.echo(f"plot: {path}")
-    for warning in result.plot_warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
     return 0 if progress.failed == 0 and progress.remaining == 0 else 1
 
 

@@ -26,10 +26,10 @@ from rich.progress import (
 from rich.table import Table
 
 from .progress import SweepProgress
-from .runner import Plan
+from .runner import Plan, SweepResult
 from .summary import Summary
 
-__all__ = ["print_plan", "print_summary", "sweep_progress"]
+__all__ = ["print_outcome", "print_plan", "print_summary", "sweep_progress"]
 
 
 def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
@@ -180,6 +180,28 @@ def sweep_progress(console: Console, title: str) -> Iterator[SweepBar]:
         yield bar
     if not console.is_terminal:
         console.line()  # Rich ends a live display's last line only on a terminal
+
+
+def print_outcome(out: Console, err: Console, result: SweepResult) -> None:
+    """How a sweep ended, where its files are, and how to resume it: after the
+    progress bar, the dashboard or the demo alike. Warnings go to ``err``."""
+    progress = result.progress
+    out.print(
+        f"{progress.done} succeeded, {progress.failed} failed"
+        + (f", {progress.skipped} already done" if progress.skipped else "")
+        + f"; report: {result.out_dir / 'report.parquet'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if progress.remaining:
+        out.print(
+            f"{progress.remaining} not run; the same command resumes where this stopped",
+            highlight=False,
+        )
+    for path in result.plots:
+        out.print(f"plot: {path}", highlight=False, soft_wrap=True)
+    for warning in result.plot_warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 def print_summary(console: Console, summary: Summary, *, max_values: int = 12) -> None:

@@ -59,7 +59,7 @@ async def run_demo(
     dashboard, quick headless)."""
     from rich.console import Console
 
-    from .console import sweep_progress
+    from .console import print_outcome, sweep_progress
     from .runner import run_sweep
 
     spec = bundled("sampler_shootout.yaml")
@@ -78,14 +78,7 @@ async def run_demo(
             return await run_sweep_in_dashboard(spec, servers=servers, out_dir=out)
         with sweep_progress(console, "demo") as bar:
             result = await run_sweep(spec, servers=servers, out_dir=out, on_progress=bar.update)
-    progress = result.progress
-    console.print(
-        f"{progress.done} runs succeeded, {progress.failed} failed. "
-        f"Images and report.parquet are in {out}/"
-    )
-    for plot in result.plots:
-        console.print(f"X/Y plot: {plot}", highlight=False, soft_wrap=True)
-    for warning in result.plot_warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    print_outcome(console, console, result)
     console.print(f'Open it in Python: import sweeps; sweeps.load_report("{out}")', highlight=False)
+    progress = result.progress
     return 0 if progress.failed == 0 else 1

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.console import Console
+
 from sweeps.config import ServerConfig
+from sweeps.console import print_outcome
 from sweeps.runner import check_plan, plan_sweep
 
 from .app import FleetApp, SweepJob
@@ -35,6 +38,7 @@ def run_sweep_dashboard(
     check_plan(plan, out_dir=out_dir)
     app = FleetApp(plan.servers, poll_interval=poll_interval, sweep_job=SweepJob(plan, out_dir))
     result = app.run()
+    _say_outcome(app)
     return result if isinstance(result, int) else app.exit_code()
 
 
@@ -50,4 +54,13 @@ async def run_sweep_in_dashboard(
     check_plan(plan, out_dir=out_dir)
     app = FleetApp(plan.servers, poll_interval=poll_interval, sweep_job=SweepJob(plan, out_dir))
     result = await app.run_async()
+    _say_outcome(app)
     return result if isinstance(result, int) else app.exit_code()
+
+
+def _say_outcome(app: FleetApp) -> None:
+    """What the screen said, left in the terminal once it closes."""
+    if app.sweep_result is not None:
+        print_outcome(Console(), Console(stderr=True), app.sweep_result)
+    elif app.sweep is not None:  # left while the sweep still ran: the journal has it
+        print(f"sweep left at {app.sweep.completed} of {app.sweep.total}; rerun to resume")

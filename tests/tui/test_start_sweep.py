@@ -204,3 +204,26 @@ async def test_sweep_tui_checks_its_output_directory_before_the_screen_opens(
     taken.write_text("not a directory")
     with pytest.raises(SpecError, match="a-file is a file, not a directory"):
         await run_sweep_in_dashboard(copy_spec(tmp_path), servers=[sim.url], out_dir=taken)
+
+
+async def test_the_outcome_stays_in_the_terminal_once_the_dashboard_closes(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from sweeps.progress import SweepProgress
+    from sweeps.runner import SweepResult
+    from tui.run import run_sweep_in_dashboard
+
+    out = tmp_path / "out"
+
+    async def user_quits_after_stopping(self: FleetApp, *args: object, **kwargs: object) -> int:
+        progress = SweepProgress("demo", total=36, done=20, failed=1, finished=True)
+        self.sweep_result = SweepResult(out, progress, plots=(out / "xy.png",))
+        return 1
+
+    monkeypatch.setattr(FleetApp, "run_async", user_quits_after_stopping)
+    code = await run_sweep_in_dashboard(copy_spec(tmp_path), servers=[sim.url], out_dir=out)
+    said = capsys.readouterr().out
+    assert code == 1
+    assert f"20 succeeded, 1 failed; report: {out / 'report.parquet'}" in said
+    assert "15 not run; the same command resumes where this stopped" in said
+    assert f"plot: {out / 'xy.png'}" in said
