@@ -96,10 +96,10 @@ class ServerScreen(Screen[None]):
         Binding(
             "right_square_bracket",
             "tab(1)",
-            "Next tab",
+            "Tab",
             id="server-next-tab",
             key_display="]",
-            show=False,
+            tooltip="Next tab ([ goes back)",
         ),
         Binding(
             "left_square_bracket",
