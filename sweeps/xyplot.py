@@ -93,11 +93,16 @@ def plan_xy_plot(
         df = df.filter(pl.col(address) == _typed(df[address], value, address))
     if df.is_empty():
         raise SpecError(f"no run of {report_file} matches --where {_where_text(where)}")
+    # A run with no value on an axis ran a workflow without that input: not part of the plot.
+    axes = [x] if y is None else [x, y]
+    df = df.filter(pl.all_horizontal(pl.col(a).is_not_null() for a in axes))
+    if df.is_empty():
+        raise SpecError(f"no run of {report_file} has a value for {' and '.join(axes)}")
     xs = _axis(df[x])
     ys = _axis(df[y]) if y is not None else (None,)
     cells = tuple(_cell(df, x, xv, y, yv, out_dir) for yv in ys for xv in xs)
-    axes = {x, y, *(where or {})}
-    varying = {a: n for a in params if a not in axes and (n := _within_cell(df, a, x, y)) > 1}
+    fixed = {x, y, *(where or {})}
+    varying = {a: n for a in params if a not in fixed and (n := _within_cell(df, a, x, y)) > 1}
     name = report_metadata(path).get("sweep")
     return XYPlot(
         title=name if isinstance(name, str) else out_dir.name,

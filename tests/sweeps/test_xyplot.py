@@ -171,3 +171,35 @@ def test_the_grid_command_writes_the_plot_beside_the_report(tmp_path: Path) -> N
     bad = runner.invoke(main, ["grid", str(out), "-x", "KSampler.steps"])
     assert bad.exit_code == 2
     assert "not a swept address" in bad.stderr
+
+
+def test_runs_of_a_workflow_without_the_plotted_input_are_left_out(tmp_path: Path) -> None:
+    out = _sweep(tmp_path, ROWS)
+    with ReportWriter(out) as report:  # a second workflow's run: no KSampler at all
+        Image.new("RGB", (32, 32), (0, 255, 0)).save(out / "00009-4-noise.png")
+        report.append(
+            RunRecord(
+                run_id="other",
+                run_index=9,
+                workflow="model_free",
+                repeat=0,
+                params={"Noise.strength": 0.5},
+                status="success",
+                outputs=(
+                    {
+                        "node_id": "4",
+                        "filename": "noise.png",
+                        "subfolder": "",
+                        "type": "output",
+                        "path": "00009-4-noise.png",
+                    },
+                ),
+            )
+        )
+    plot = plan_xy_plot(out, x="KSampler.cfg", y="KSampler.sampler_name")
+    assert plot.xs == (4.0, 7.0) and plot.ys == ("euler", "dpmpp_2m")
+    assert all(cell.run_index != 9 for cell in plot.cells)
+    with pytest.raises(
+        SpecError, match="no run of .* has a value for Noise.strength and KSampler.cfg"
+    ):
+        plan_xy_plot(out, x="Noise.strength", y="KSampler.cfg")
