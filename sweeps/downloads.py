@@ -44,19 +44,20 @@ async def download_outputs(
 ) -> list[tuple[OutputFile, Path]]:
     """Fetch every file of a run into ``dest_dir``, retrying transient failures.
 
-    Two files of one run with the same base name (two SaveImage nodes share a
-    prefix) get a counter rather than overwriting each other.
+    A name already taken gets a counter rather than overwriting: two SaveImage
+    nodes of one run sharing a prefix, or a file an earlier run of an edited
+    grid left under the same index (a report row still points at it).
     """
     dest_dir = dest_dir.resolve()
     taken: set[str] = set()
     saved: list[tuple[OutputFile, Path]] = []
     for file in files:
-        name = local_name(run_index, file)
-        stem, dot, ext = name.rpartition(".")
+        first = name = local_name(run_index, file)
+        stem, dot, ext = first.rpartition(".")
         counter = 1
-        while name in taken:
+        while name in taken or (dest_dir / name).exists():
             counter += 1
-            name = f"{stem}-{counter}{dot}{ext}" if dot else f"{name}-{counter}"
+            name = f"{stem}-{counter}{dot}{ext}" if dot else f"{first}-{counter}"
         taken.add(name)
         target = dest_dir / name
         if target.resolve().parent != dest_dir:

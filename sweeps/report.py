@@ -20,12 +20,15 @@ from typing import Any, Literal
 
 import polars as pl
 
+from .errors import SpecError
+
 __all__ = [
     "JOURNAL_NAME",
     "REPORT_NAME",
     "ReportWriter",
     "RunRecord",
     "Submission",
+    "journal_owner",
     "load_report",
     "report_metadata",
 ]
@@ -154,7 +157,9 @@ class ReportWriter:
     ids that need not run again. Later records of a run id replace earlier ones.
     """
 
-    def __init__(self, out_dir: Path, *, addresses: Sequence[str] = ()) -> None:
+    def __init__(
+        self, out_dir: Path, *, addresses: Sequence[str] = (), sweep: str | None = None
+    ) -> None:
         self.out_dir = out_dir
         self.addresses = list(addresses)
         self.metadata: dict[str, str] = {}
@@ -163,16 +168,23 @@ class ReportWriter:
         self.report_path = out_dir / REPORT_NAME
         self._records: dict[str, RunRecord] = {}
         self._submitted: dict[str, Submission] = {}
+        owner = None
         if self.journal_path.exists():
             for entry in _read_journal(self.journal_path):
-                if isinstance(entry, Submission):
+                if isinstance(entry, str):
+                    owner = entry
+                elif isinstance(entry, Submission):
                     self._submitted[entry.run_id] = entry
                 else:
                     self._records[entry.run_id] = entry
                     self._submitted.pop(entry.run_id, None)
+        if sweep is not None and owner is not None and owner != sweep:
+            raise SpecError(_foreign_sweep(out_dir, owner, sweep))
         self._journal = self.journal_path.open("a", encoding="utf-8")
         if self._journal.tell() and not _ends_with_newline(self.journal_path):
             self._write("")  # a line torn by a crash must not swallow the next one
+        if sweep is not None and owner is None:
+            self._write(json.dumps({"kind": "sweep", "name": sweep}))
 
     def succeeded(self) -> set[str]:
         return {rid for rid, r in self._records.items() if r.status == "success"}
@@ -248,7 +260,26 @@ def _ends_with_newline(path: Path) -> bool:
         return journal.read(1) == b"\n"
 
 
-def _read_journal(path: Path) -> Iterable[RunRecord | Submission]:
+def journal_owner(out_dir: Path) -> str | None:
+    """The name of the sweep whose runs ``out_dir`` holds, if it holds any."""
+    journal = out_dir / JOURNAL_NAME
+    if not journal.is_file():
+        return None
+    owners = [e for e in _read_journal(journal) if isinstance(e, str)]
+    return owners[-1] if owners else None
+
+
+def _foreign_sweep(out_dir: Path, owner: str, sweep: str) -> str:
+    # Two sweeps' rows in one report would share run indexes (and file names) and
+    # mean nothing together; the same sweep, edited, may resume there.
+    return (
+        f"output {out_dir} holds the runs of sweep {owner!r}, not {sweep!r}; "
+        "give this sweep its own output directory (output: or --out), or remove that one"
+    )
+
+
+def _read_journal(path: Path) -> Iterable[RunRecord | Submission | str]:
+    """Records, submissions, and the owning sweep's name (a ``str``), in file order."""
     with path.open(encoding="utf-8") as journal:
         for line in journal:
             line = line.strip()
@@ -256,7 +287,9 @@ def _read_journal(path: Path) -> Iterable[RunRecord | Submission]:
                 continue
             try:
                 data = json.loads(line)
-                if isinstance(data, dict) and data.get("kind") == "submitted":
+                if isinstance(data, dict) and data.get("kind") == "sweep":
+                    yield str(data["name"])
+                elif isinstance(data, dict) and data.get("kind") == "submitted":
                     yield Submission.from_json(data)
                 else:
                     yield RunRecord.from_dict(data)

@@ -26,7 +26,7 @@ from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
-from .report import ReportWriter
+from .report import ReportWriter, journal_owner
 from .scheduler import RunLike, Sweep
 from .schema import NodeSchema
 from .servers_file import discover_servers
@@ -191,6 +191,14 @@ def check_output(spec: SweepSpec, out_dir: Path | None = None) -> None:
             path=path,
             line=line,
         )
+    owner = journal_owner(out) if out.is_dir() else None
+    if owner is not None and owner != spec.name:
+        raise SpecError(
+            f"output {out} holds the runs of sweep {owner!r}, not {spec.name!r}; {fix}, "
+            "or remove that directory",
+            path=path,
+            line=line,
+        )
 
 
 async def run_planned(
@@ -215,7 +223,7 @@ async def run_planned(
     out = out_dir or spec.output
     grid = plan.grid
     addresses = list(grid.values_by_address())
-    with ReportWriter(out, addresses=addresses) as report:
+    with ReportWriter(out, addresses=addresses, sweep=spec.name) as report:
         report.metadata.update(_metadata(spec, plan))
         sweep = Sweep(
             map(_with_workflow_values(grid), grid),

@@ -48,3 +48,22 @@ async def test_hostile_names_stay_inside_and_same_names_do_not_collide(tmp_path:
         assert path.is_file()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)
     assert not (tmp_path / "etc").exists()
+
+
+async def test_a_file_already_on_disk_is_never_overwritten(tmp_path: Path) -> None:
+    """An edited grid can give a new run the index an earlier run's file carries."""
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = out / "00003-9-ComfyUI_00001_.png"
+    earlier.write_bytes(b"paid for last week")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"new")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = ComfyClient("http://s", http=http)
+        [(_, path)] = await download_outputs(
+            client, (OutputFile("ComfyUI_00001_.png", "", node_id="9"),), run_index=3, dest_dir=out
+        )
+    assert earlier.read_bytes() == b"paid for last week"
+    assert path.name == "00003-9-ComfyUI_00001_-2.png" and path.read_bytes() == b"new"

@@ -95,3 +95,43 @@ def test_empty_report_still_has_every_column(tmp_path: Path) -> None:
     assert df.height == 0
     for column in ("run_id", "status", "server", "queue_s", "outputs", "error_message"):
         assert column in df.columns
+
+
+def test_an_output_directory_belongs_to_one_sweep(tmp_path: Path) -> None:
+    import pytest
+
+    from sweeps.errors import SpecError
+    from sweeps.report import journal_owner
+
+    with ReportWriter(tmp_path, sweep="shootout") as report:
+        report.append(_record(0))
+    assert journal_owner(tmp_path) == "shootout"
+    with ReportWriter(tmp_path, sweep="shootout") as again:  # the same sweep resumes
+        assert again.succeeded() == {"id0"}
+    with pytest.raises(SpecError, match="holds the runs of sweep 'shootout', not 'other'"):
+        ReportWriter(tmp_path, sweep="other")
+
+
+def test_planning_into_another_sweeps_output_is_bad_input(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from sweeps.errors import SpecError
+    from sweeps.runner import check_output
+    from sweeps.spec import load_spec
+
+    samples = Path(__file__).parents[2] / "sample_workflows"
+    shutil.copy(samples / "model_free.json", tmp_path / "model_free.json")
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        "name: strengths\nworkflow: model_free.json\noutput: out\n"
+        "grid:\n  Noise.strength: [0.1, 0.9]\n"
+    )
+    spec = load_spec(spec_path)
+    ReportWriter(tmp_path / "out", sweep="seeds").close()
+    with pytest.raises(
+        SpecError, match=r"spec.yaml:3: output .* of sweep 'seeds', not 'strengths'"
+    ):
+        check_output(spec)
+    check_output(spec, tmp_path / "elsewhere")  # its own directory is fine

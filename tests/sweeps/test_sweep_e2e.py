@@ -142,6 +142,8 @@ def _journal(path: Path) -> tuple[set[str], set[str]]:
             entry = json.loads(line)
         except ValueError:
             continue  # the line the kill cut short
+        if entry.get("kind") == "sweep":
+            continue  # which sweep the directory belongs to
         (queued if entry.get("kind") == "submitted" else finished).add(entry["run_id"])
     return finished, queued - finished
 
