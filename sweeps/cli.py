@@ -328,7 +328,7 @@ def grid(
     "--checkpoint",
     "checkpoints",
     multiple=True,
-    metavar="FILE",
+    metavar="NAME",
     help="Offer this checkpoint file too (repeatable); ComfyUI's script examples load "
     "v1-5-pruned-emaonly.safetensors.",
 )

@@ -68,8 +68,9 @@ async def run_demo(
     scale = speed if speed is not None else (1.0 if dashboard else 0.05)
     async with demo_fleet(count, speed_scale=scale) as servers:
         console.print(
-            f"[bold]comfyfleet demo[/]: {count} simulated ComfyUI servers "
-            + ", ".join(s.url for s in servers)
+            f"[bold]comfyfleet demo[/]: {count} simulated ComfyUI servers: "
+            + ", ".join(s.url for s in servers),
+            soft_wrap=True,  # URLs are copied from here: never break one
         )
         if dashboard:
             # Textual is imported only when the dashboard opens.
@@ -79,6 +80,10 @@ async def run_demo(
         with sweep_progress(console, "demo") as bar:
             result = await run_sweep(spec, servers=servers, out_dir=out, on_progress=bar.update)
     print_outcome(console, console, result)
-    console.print(f'Open it in Python: import sweeps; sweeps.load_report("{out}")', highlight=False)
+    console.print(
+        f'Open it in Python: import sweeps; sweeps.load_report("{out}")',
+        highlight=False,
+        soft_wrap=True,
+    )
     progress = result.progress
     return 0 if progress.failed == 0 else 1
