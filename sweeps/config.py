@@ -8,6 +8,7 @@ or wss), and extra headers such as an auth token.
 from __future__ import annotations
 
 import base64
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -55,6 +56,9 @@ class ServerConfig:
         if not isinstance(self.url, str):
             raise SpecError(f"server URL {self.url!r} is not text: {_URL_FORM}")
         url = self.url.strip()
+        typo = _scheme_typo(url)
+        if typo:
+            raise SpecError(f"server URL {self.url!r} is not valid: {typo}")
         if "://" not in url:
             url = f"http://{url}"
         problem = _url_problem(url)
@@ -99,6 +103,43 @@ _URL_FORM = "expected http(s)://host[:port][/prefix], e.g. http://127.0.0.1:8188
 # RFC 9110 token characters: what a header name may hold.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HOST = re.compile(r"[\w.-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+# A scheme-like start: letters, then ":" and/or slashes, e.g. "http//", "http:/", "htp://".
+_SCHEME_START = re.compile(r"(?P<scheme>[A-Za-z]{2,6})(?P<sep>:/*|/+)(?P<rest>.*)", re.S)
+
+
+def _scheme_typo(text: str) -> str | None:
+    """A mistyped ``http://`` and the URL that was likely meant, or None.
+
+    Without this, ``http//host:8188`` (no colon) gets ``http://`` put in front
+    and fails later as an unknown host named ``http``.
+    """
+    match = _SCHEME_START.fullmatch(text)
+    if not match:
+        return None
+    scheme, sep, rest = match["scheme"], match["sep"], match["rest"]
+    lower = scheme.lower()
+    if sep == "://" and lower in ("http", "https"):
+        return None
+    if sep == ":" and (not rest or rest[0].isdigit()):
+        return None  # host:port
+    if lower in ("ws", "wss"):
+        meant = "https" if lower == "wss" else "http"
+    else:
+        close = difflib.get_close_matches(lower, ["http", "https"], n=1, cutoff=0.75)
+        if not close:
+            return None
+        meant = close[0]
+    if not rest.strip("/"):
+        return None
+    if lower in ("ws", "wss"):
+        what = "give the server's http(s) address; the websocket URL follows from it"
+    elif sep == "://":
+        what = f"{scheme!r} is not a scheme"
+    else:
+        what = f"{scheme + sep!r} is missing part of '://'"
+    return f"{what}; did you mean {meant + '://' + rest.lstrip('/')!r}?"
 
 
 def _url_problem(url: str) -> str | None:

@@ -20,6 +20,7 @@ they are wrapped here with the URL and the timeout that applied.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,15 +115,19 @@ class InputIssue:
         name = self.extra_info.get("input_name")
         return name if isinstance(name, str) else None
 
-    def describe(self) -> str:
-        """One line a user can act on, e.g. ``'eulr' is not one of euler, ...``."""
+    def describe(self, class_type: str = "") -> str:
+        """One line a user can act on, e.g. ``'eulr' is not one of euler, ...``.
+
+        ``class_type`` (the node's) lets a hint name a sibling input, as in
+        ``KSampler.scheduler``.
+        """
         info = self.extra_info
         received = info.get("received_value")
         config = info.get("input_config")
         options = _combo_options(config)
         if self.type == "value_not_in_list":
             if options:
-                return f"{received!r} is not one of {_shorten(options)}"
+                return _not_in_list(received, options, self.input_name, class_type)
             return f"{received!r} is not one of the server's options ({self.details})"
         if self.type in ("value_smaller_than_min", "value_bigger_than_max"):
             bounds = _bounds(config)
@@ -160,7 +165,7 @@ class NodeIssues:
         for issue in self.errors:
             name = issue.input_name
             where = f"{head} input {name}" if name else head
-            out.append(f"{where}: {issue.describe()}")
+            out.append(f"{where}: {issue.describe(self.class_type)}")
         return out
 
 
@@ -271,6 +276,48 @@ def _bounds(config: object) -> str:
     low = opts.get("min", "-inf")
     high = opts.get("max", "inf")
     return f"{low}..{high}"
+
+
+# ComfyUI's scheduler names (comfy/samplers.py SCHEDULER_NAMES). A ``value_not_in_list``
+# error carries only the refused input's options, so the scheduler list cannot come
+# from the error itself; these names have been stable across ComfyUI releases.
+_SCHEDULERS = (
+    "simple",
+    "sgm_uniform",
+    "karras",
+    "exponential",
+    "ddim_uniform",
+    "beta",
+    "normal",
+    "linear_quadratic",
+    "kl_optimal",
+)
+
+
+def _not_in_list(
+    received: object, options: Sequence[str], input_name: str | None, class_type: str
+) -> str:
+    """``'eulr' is not one of euler, ...; did you mean 'euler'?``, close matches listed first.
+
+    A1111 names a sampler and its scheduler together (``DPM++ 2M Karras``), so
+    ``dpmpp_2m_karras`` in ``sampler_name`` gets told where ``karras`` goes.
+    """
+    text = str(received)
+    close = difflib.get_close_matches(text, options, n=3, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if input_name == "sampler_name":
+        for scheduler in _SCHEDULERS:
+            sampler = text.removesuffix(f"_{scheduler}")
+            if sampler != text and sampler in options:
+                where = f"{class_type}.scheduler" if class_type else "the scheduler input"
+                close = [sampler, *(c for c in close if c != sampler)]
+                hint = (
+                    f"; {scheduler!r} is a scheduler, set in its own input ({where}): "
+                    f"use sampler_name {sampler!r} and scheduler {scheduler!r}"
+                )
+                break
+    ordered = [*close, *(o for o in options if o not in close)]
+    return f"{received!r} is not one of {_shorten(ordered)}{hint}"
 
 
 def _shorten(options: Sequence[str], limit: int = 12) -> str:

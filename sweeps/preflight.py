@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import NodeIssues, SpecError
 from .grid import DecimalRange, Grid
@@ -38,6 +38,9 @@ class ValueProblem:
     reason: str
     where: str = ""
     """``spec.yaml:LINE`` that gives this value, when known."""
+    kind: Literal["refused", "coerced"] = "refused"
+    """``refused``: the server's own rules say no. ``coerced``: the server would take it
+    but convert it (7.5 to 7), so comfyfleet refuses it to keep runs distinct."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,12 @@ class Preflight:
                     first = found[0]
                     who = "the server" if len(usable) == 1 else f"all {len(usable)} servers"
                     at = f"{first.where}: " if first.where else ""
-                    messages.append(
-                        f"{at}{first.address} = {first.value!r} is refused by {who}: {first.reason}"
+                    said = (
+                        f"is refused by {who}"
+                        if first.kind == "refused"
+                        else "would not run as written"
                     )
+                    messages.append(f"{at}{first.address} = {first.value!r} {said}: {first.reason}")
         return messages
 
     def warnings(self) -> list[str]:
@@ -98,6 +104,10 @@ class Preflight:
         out = []
         for p in self.problems:
             line = f"{p.server} cannot take {p.address} = {p.value!r}: {p.reason}"
+            if p.kind == "coerced":
+                line = (
+                    f"{p.address} = {p.value!r} would not run as written on {p.server}: {p.reason}"
+                )
             if not any(p.address in e and repr(p.value) in e for e in errors):
                 out.append(line)
         for (workflow, server), reason in self.unusable.items():
@@ -203,7 +213,10 @@ def _type_problem(spec: InputSpec | None, value: Any) -> str | None:
                 return None  # ComfyUI refuses it too, in its own words
             return f"{value!r} is text; write the number without quotes"
         if whole and isinstance(value, float) and not value.is_integer():
-            return f"{value!r} is not a whole number (ComfyUI would cut it to {int(value)})"
+            return (
+                f"{value!r} is not a whole number: ComfyUI would silently cut it to "
+                f"{int(value)}, so runs could repeat; give whole numbers"
+            )
     elif kind == "BOOLEAN" and not isinstance(value, bool):
         return f"{value!r} is not true or false (ComfyUI reads any non-empty text as true)"
     elif kind == "STRING" and isinstance(value, bool):
@@ -271,8 +284,9 @@ def check_grid(grid: Grid, schemas_by_server: Mapping[str, Mapping[str, NodeSche
                     problem = _type_problem(spec, value)
                     if problem:
                         where = _where(grid, address, value)
+                        reason = f"{label}: {problem}"
                         problems.append(
-                            ValueProblem(name, address, value, server, f"{label}: {problem}", where)
+                            ValueProblem(name, address, value, server, reason, where, "coerced")
                         )
                         typed = True
                 if typed:

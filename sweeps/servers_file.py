@@ -10,6 +10,9 @@ sources are not merged, so a flag never silently adds to a file's list):
    (``~/.config/comfyfleet/servers.yaml``);
 4. ``http://127.0.0.1:8188``, ComfyUI's default address.
 
+``sweep`` and ``plan`` put a spec's own ``servers:`` between 1 and 2
+(:func:`sweeps.runner.sweep_servers`).
+
 The servers file::
 
     servers:

@@ -167,17 +167,18 @@ class _SpecReader(ValueReader):
                 getattr(data, "line", 1),
             )
         if "blocks" in data:
-            self.check_keys(data, (*TOP_KEYS, "set", "blocks"), "at the top of a spec with blocks")
+            self.check_top_keys(data, (*TOP_KEYS, "set", "blocks"), "with blocks")
         else:
-            self.check_keys(data, (*TOP_KEYS, *BLOCK_KEYS[1:]), "at the top of a spec")
+            self.check_top_keys(data, (*TOP_KEYS, *BLOCK_KEYS[1:]), "")
         self.seed = self.integer(data, "seed", 0, minimum=0)
-        if "workflow" not in data:
+        if "workflow" not in data and "blocks" not in data:
             raise self.fail(
                 "the spec has no workflow: key; add 'workflow: <file>.json', an API-format "
                 "export, relative to this spec (a list of files makes the workflow an axis)",
                 data.line,
             )
-        workflows = self.workflow_list(data, "workflow")
+        # With blocks, a top-level workflow is only the default for blocks without one.
+        workflows = self.workflow_list(data, "workflow") if "workflow" in data else ()
         name = data.get("name", self.path.stem)
         if not isinstance(name, str) or not name.strip() or re.search(r"[/\\]", name):
             raise self.fail(
@@ -201,6 +202,13 @@ class _SpecReader(ValueReader):
             own = workflows
             if raw is not data and "workflow" in raw:
                 own = self.workflow_list(raw, "workflow")
+            if not own:
+                raise self.fail(
+                    f"block {index + 1} (line {line}) has no workflow:, and the spec has no "
+                    "top-level workflow: for it to use; add 'workflow: <file>.json' to this "
+                    "block, or one at the top for every block without its own",
+                    line,
+                )
             blocks.append(self.block(raw, index, own, base))
         sample = self.integer(data, "sample", None, minimum=1)
         output = data.get("output", f"runs/{name}")

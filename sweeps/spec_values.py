@@ -72,6 +72,33 @@ class ValueReader:
                     data.key_lines[key],
                 )
 
+    def check_top_keys(self, data: LineMap, valid: Sequence[str], kind: str) -> None:
+        """Like :meth:`check_keys`, but an input address at the top says to indent it.
+
+        ``KSampler.seed:`` at column 1 below ``grid:`` is a key of the spec, not
+        of grid; the closest top-level key ('sample') would be the wrong hint.
+        """
+        where = f"at the top of a spec {kind}".rstrip()
+        unknown = next((k for k in data if k not in valid), None)
+        if isinstance(unknown, str) and "." in unknown.strip("."):
+            sections = [k for k in ("set", "grid", "zip") if k in valid]
+            under = ", ".join(f"{k}:" for k in sections[:-1]) + f" or {sections[-1]}:"
+            if len(sections) == 1:
+                under = f"{sections[0]}: (or a block's grid:, set: or zip:)"
+            empty = [k for k in sections if k in data and data[k] is None]
+            hint = (
+                f"; {empty[0]}: at line {data.key_lines[empty[0]]} has nothing under it: "
+                "indent this key (and the ones after it) by two spaces"
+                if empty
+                else ""
+            )
+            raise self.fail(
+                f"unknown key {unknown!r} {where}: it looks like an input address "
+                f"(NODE.INPUT), which belongs indented under {under}{hint}",
+                data.key_lines[unknown],
+            )
+        self.check_keys(data, valid, where)
+
     def integer(
         self, data: LineMap, key: str, default: Any, *, minimum: int, maximum: int | None = None
     ) -> Any:

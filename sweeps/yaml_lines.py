@@ -14,8 +14,9 @@ dates as text (a ``2024-01-01`` in a prompt is text, not a ``date``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -65,13 +66,23 @@ def load_yaml_with_lines(text: str, path: str | Path) -> object:
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
-    """PyYAML's complaint as one sentence with its column, and the 1-based line it is on.
+    """PyYAML's complaint in plain words with its column, and the 1-based line it is on.
 
-    PyYAML reports an unclosed bracket at the end of the file; the context
-    (where the bracket opened) is added so the reader finds it.
+    The common mistakes (an over-indented line, a missing ':', an unclosed
+    bracket or quote, a tab) are put in the words of what to fix; anything else
+    keeps PyYAML's own wording. An unclosed bracket or quote is reported where
+    it opened, since that is where the fix goes.
     """
     if not isinstance(exc, yaml.MarkedYAMLError):
         return str(exc), None
+    if exc.problem and "another document" in exc.problem:
+        second = exc.problem_mark
+        line = second.line + 1 if second else None
+        return "a second YAML document starts here ('---'); a file holds one: remove it", line
+    plain = _plain_words(exc)
+    if plain is not None:
+        problem, spot = plain
+        return f"{problem} (column {spot.column + 1})", spot.line + 1
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
     problem = exc.problem or exc.context or "cannot parse"
@@ -80,11 +91,179 @@ def describe_yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
     context = exc.context_mark
     if exc.context and context is not None and exc.problem and context.line + 1 != line:
         problem = f"{problem}, {exc.context} started at line {context.line + 1}"
-    if "'\\t'" in problem:
-        problem += "; YAML indents with spaces, not tabs"
-    if exc.problem and "another document" in exc.problem:
-        problem = "a second YAML document starts here ('---'); a file holds one: remove it"
     return problem, line
+
+
+class _Spot(NamedTuple):
+    """A 0-based place in the text, like a ``yaml.Mark`` without the buffer."""
+
+    line: int
+    column: int
+
+
+def _plain_words(exc: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | _Spot] | None:
+    """(what to fix, where) for the PyYAML errors people make most, or None."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    if mark is None:
+        return None
+    lines = _text(mark).split("\n")
+    here = lines[mark.line] if mark.line < len(lines) else ""
+    if "'\\t'" in problem:
+        return "a tab here; YAML indents with spaces, not tabs", mark
+    if "found unexpected end of stream" in problem and "quoted scalar" in context and opened:
+        return "this quote is never closed; end the text with the same quote", opened
+    if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")) and opened:
+        bracket = "[" if "]" in problem.split(",")[1] else "{"
+        close = "]" if bracket == "[" else "}"
+        return (
+            f"unclosed {bracket}: close it with {close!r} (items inside are separated by ',')",
+            opened,
+        )
+    if "<stream end>" in problem and "flow" in context:
+        unclosed = _unclosed_bracket(lines, mark)
+        if unclosed is not None:
+            bracket, at = unclosed
+            close = "]" if bracket == "[" else "}"
+            return f"unclosed {bracket}: close it with {close!r}", at
+        return "the file ends inside an unclosed [ or {; close it", mark
+    if problem == "expected the node content, but found ','":
+        return "a value is missing before this ','", mark
+    if problem in (
+        "expected the node content, but found ']'",
+        "expected <block end>, but found ']'",
+    ):
+        return "a ']' with no '[' before it", mark
+    if problem in (
+        "expected the node content, but found '}'",
+        "expected <block end>, but found '}'",
+    ):
+        return "a '}' with no '{' before it", mark
+    if problem == "could not find expected ':'" and opened is not None:
+        return "this line has no ':' after its key; each line of a mapping is 'key: value'", opened
+    if problem == "sequence entries are not allowed here":
+        return (
+            "a '- ' item cannot follow a key on its line; put each item on its own line "
+            "under the key, or write the list as [a, b]",
+            mark,
+        )
+    if problem == "mapping values are not allowed here":
+        before = here[: mark.column]
+        if ": " in before.lstrip(" -"):
+            return "a second ': ' on one line; quote a value that holds ': ' (e.g. 'a: b')", mark
+        glued = _glued_colon(lines, mark)
+        if glued is not None:
+            return "a ':' with no space after it; write 'key: value'", glued
+        return _indent_words(lines, mark)
+    if problem.startswith("expected <block end>, but found"):
+        found = problem.rsplit("found ", 1)[1]
+        if found == "'<scalar>'" and here[: mark.column].rstrip()[-1:] in ("'", '"'):
+            return "text after a closing quote; put the whole value inside the quotes", mark
+        if found == "'?'":
+            return (
+                "a 'key: value' line among '- ' list items; a list and a mapping cannot "
+                "share one level",
+                mark,
+            )
+        if found == "'<block sequence start>'":
+            return (
+                "this '- ' item is not lined up with the items above it, or follows a key "
+                "that already has a value; items of one list start in the same column",
+                mark,
+            )
+        return _indent_words(lines, mark)
+    token = re.search(r"found character '(.)' that cannot start any token", problem)
+    if token:
+        char = token.group(1)
+        return f"a value cannot start with {char!r}; quote it (e.g. '{char}...')", mark
+    escape = re.search(r"found unknown escape character '(.)'", problem)
+    if escape:
+        return (
+            f"'\\{escape.group(1)}' is not an escape inside double quotes; use single quotes, "
+            "or write \\\\ for a backslash",
+            mark,
+        )
+    alias = re.search(r"found undefined alias '([^']*)'", problem)
+    if alias:
+        return (
+            f"'*{alias.group(1)}' reads as a YAML alias; quote a value that starts with '*'",
+            mark,
+        )
+    return None
+
+
+def _indent_words(lines: list[str], mark: yaml.Mark) -> tuple[str, yaml.Mark | _Spot]:
+    """Say how the line at ``mark`` is mis-indented against the line above it."""
+    here = lines[mark.line] if mark.line < len(lines) else ""
+    indent = len(here) - len(here.lstrip(" "))
+    above = next(
+        (
+            (n, text)
+            for n, text in reversed(list(enumerate(lines[: mark.line])))
+            if text.strip() and not text.lstrip().startswith("#")
+        ),
+        None,
+    )
+    if above is not None:
+        number, text = above
+        above_indent = len(text) - len(text.lstrip(" "))
+        if indent > above_indent:
+            return (
+                f"this line is indented more than the key above it expects: line {number + 1} "
+                "already has its value, so nothing can nest under it; indent this line like "
+                f"line {number + 1}, or put it under a key that ends with ':'",
+                mark,
+            )
+    return (
+        "this line's indentation matches none of the keys above it; keys of one mapping "
+        "start in the same column",
+        mark,
+    )
+
+
+def _glued_colon(lines: list[str], mark: yaml.Mark) -> _Spot | None:
+    """Where a ``key:value`` (no space) on this line or the one above starts, if there is one.
+
+    PyYAML reads ``workflow:a.json`` as text and trips over the next line's key.
+    """
+    for number in range(mark.line, -1, -1):
+        text = lines[number] if number < len(lines) else ""
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        glued = re.match(r"\s*(- )?[\w.-]+:[^\s:/]", text)
+        if glued and ": " not in text:
+            return _Spot(number, glued.end() - 2)
+        if number < mark.line:
+            return None
+    return None
+
+
+def _text(mark: yaml.Mark) -> str:
+    """The document text a mark points into ('' when PyYAML read from a stream)."""
+    buffer = getattr(mark, "buffer", None)
+    return buffer.rstrip("\0") if isinstance(buffer, str) else ""
+
+
+def _unclosed_bracket(lines: list[str], end: yaml.Mark) -> tuple[str, _Spot] | None:
+    """The last [ or { before ``end`` that nothing closes, skipping quotes and comments."""
+    stack: list[tuple[str, int, int]] = []
+    for number, text in enumerate(lines[: end.line + 1]):
+        quote = ""
+        for column, char in enumerate(text):
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"" and (column == 0 or text[column - 1] in " \t[{,:"):
+                quote = char
+            elif char == "#" and (column == 0 or text[column - 1] in " \t"):
+                break
+            elif char in "[{":
+                stack.append((char, number, column))
+            elif char in "]}" and stack:
+                stack.pop()
+    if not stack:
+        return None
+    bracket, number, column = stack[-1]
+    return bracket, _Spot(number, column)
 
 
 def line_of(data: LineMap, key: str) -> int:

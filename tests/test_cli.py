@@ -101,7 +101,8 @@ async def test_bad_input_never_prints_a_traceback(tmp_path: Path, sim: Simulator
     code, out, err = await comfyfleet("plan", str(coerced), "--server", sim.url)
     assert code == 2
     flat = " ".join(out.split())  # the plan table wraps long lines
-    assert "Noise.seed = 1.5 is refused" in flat and "1.5 is not a whole number" in flat
+    assert "Noise.seed = 1.5 would not run as written" in flat
+    assert "1.5 is not a whole number" in flat
     assert "the sweep cannot run as written" in err
     code, _, err = await comfyfleet("sweep", str(coerced), "--server", sim.url)
     assert code == 2 and f"{coerced}:5: Noise.seed = 1.5" in err

@@ -31,6 +31,28 @@ def test_bad_urls_are_spec_errors(bad: str) -> None:
         ServerConfig(bad)
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("http//127.0.0.1:8301", "http://127.0.0.1:8301"),
+        ("https//host/comfy", "https://host/comfy"),
+        ("http:/host:8188", "http://host:8188"),
+        ("htp://host:8188", "http://host:8188"),
+        ("htps://host", "https://host"),
+        ("ws://host:8188", "http://host:8188"),
+    ],
+)
+def test_a_mistyped_scheme_suggests_the_url_meant(typed: str, meant: str) -> None:
+    with pytest.raises(SpecError) as err:
+        ServerConfig(typed)
+    assert f"did you mean {meant!r}?" in str(err.value)
+
+
+@pytest.mark.parametrize("fine", ["localhost:8188", "http.example:8188", "hosts/comfy", "gpu1"])
+def test_hosts_that_only_look_like_a_scheme_are_left_alone(fine: str) -> None:
+    assert ServerConfig(fine).url == f"http://{fine}"
+
+
 def test_headers_stay_out_of_reprs() -> None:
     server = ServerConfig("https://h", headers={"Authorization": "Bearer secret"})
     assert "secret" not in repr(server)

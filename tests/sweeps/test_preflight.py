@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.errors import SpecError
+from sweeps.errors import InputIssue, PromptRejected, SpecError
 from sweeps.grid import Grid
+from sweeps.models import parse_node_errors, with_combo_options
 from sweeps.preflight import check_grid
 from sweeps.schema import parse_object_info
 from sweeps.spec import load_spec
@@ -126,7 +127,10 @@ def test_odd_custom_node_schemas_do_not_break_parsing() -> None:
 @pytest.mark.parametrize(
     ("grid", "words"),
     [
-        ("KSampler.steps: [20, 12.5]", "12.5 is not a whole number (ComfyUI would cut it to 12)"),
+        (
+            "KSampler.steps: [20, 12.5]",
+            "12.5 is not a whole number: ComfyUI would silently cut it to 12, so runs could repeat",
+        ),
         ("KSampler.steps: {range: [1, 3, 0.5]}", "1.5 is not a whole number"),
         ("KSampler.steps: [20, '30']", "'30' is text; write the number without quotes"),
         ("KSampler.steps: [20, true]", "true is not a whole number"),
@@ -142,6 +146,27 @@ def test_values_comfyui_would_silently_coerce_are_errors(
     error = result.errors()[0]
     assert words in error
     assert error.startswith(f"{tmp_path / 'spec.yaml'}:4: ")
+    # The server would take these (ComfyUI converts them); comfyfleet is the one refusing.
+    assert "refused by" not in error and "would not run as written" in error
+
+
+def test_a_mistyped_choice_gets_the_close_match_suggested_and_listed_first(
+    tmp_path: Path, full_schemas
+) -> None:
+    grid = _spec(tmp_path, "grid:\n  KSampler.sampler_name: [euler, dpmpp_2n]\n")
+    [error] = check_grid(grid, {"http://a": full_schemas}).errors()
+    assert "'dpmpp_2n' is not one of dpmpp_2m, " in error  # not euler, ... cut at dpm_fast
+    assert "did you mean 'dpmpp_2m'?" in error
+
+
+def test_an_a1111_sampler_name_with_a_scheduler_says_where_the_scheduler_goes(
+    tmp_path: Path, full_schemas
+) -> None:
+    grid = _spec(tmp_path, "grid:\n  KSampler.sampler_name: [euler, dpmpp_2m_karras]\n")
+    [error] = check_grid(grid, {"http://a": full_schemas}).errors()
+    assert "'dpmpp_2m_karras' is not one of dpmpp_2m, " in error
+    assert "'karras' is a scheduler, set in its own input (KSampler.scheduler)" in error
+    assert "use sampler_name 'dpmpp_2m' and scheduler 'karras'" in error
 
 
 def test_a_boolean_input_takes_only_true_or_false(tmp_path: Path) -> None:
@@ -200,3 +225,33 @@ def test_an_input_the_server_does_not_know_would_be_ignored(tmp_path: Path, full
     [error] = check_grid(grid, {"http://a": full_schemas}).errors()
     assert "KSampler has no input 'eta' on this server, so the value would be ignored" in error
     assert f"{tmp_path / 'spec.yaml'}:3" in error
+
+
+def test_a_server_rejection_shows_the_same_suggestion(full_schemas) -> None:
+    """The client renders ComfyUI's 400 with the code plan uses (InputIssue.describe)."""
+    node_errors = parse_node_errors(
+        {
+            "3": {
+                "class_type": "KSampler",
+                "errors": [
+                    {
+                        "type": "value_not_in_list",
+                        "message": "Value not in list",
+                        "details": "sampler_name: 'eulr' not in (list of length 44)",
+                        "extra_info": {
+                            "input_name": "sampler_name",
+                            "input_config": None,  # ComfyUI leaves out lists over 20
+                            "received_value": "eulr",
+                        },
+                    }
+                ],
+            }
+        }
+    )
+    rejected = PromptRejected(
+        server="http://a",
+        error=InputIssue("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
+        node_errors=with_combo_options(node_errors, full_schemas),
+    )
+    assert "input sampler_name: 'eulr' is not one of euler, " in str(rejected)
+    assert "did you mean 'euler'?" in str(rejected)

@@ -59,7 +59,13 @@ def test_top_level_list(tmp_path: Path):
         ("hosts: []\n", 1, "unknown key 'hosts'"),
         ("servers: 3\n", 1, "must be a list"),
         ("servers:\n  - url: ftp://a\n", 2, "not valid"),
-        ("servers:\n  - url: [1\n", 3, "not valid YAML"),
+        ("servers:\n  - url: [1\n", 2, "not valid YAML: unclosed [: close it with ']'"),
+        (
+            "servers:\n  - url: http://a\n      name: x\n",
+            3,
+            "not valid YAML: this line is indented more than the key above it expects",
+        ),
+        ("servers:\n  - url: http//gpu1:8188\n", 2, "did you mean 'http://gpu1:8188'?"),
         ("servers:\n  - url: http://a\n    headers: [1]\n", 3, "'headers' must be a mapping"),
         ("servers:\n  - http://a\nservers:\n  - http://b\n", 3, "duplicate key 'servers'"),
         ("servers:\n  - url: http://a\n    url: http://b\n", 3, "duplicate key 'url'"),
@@ -116,6 +122,13 @@ def test_precedence_flag_env_file_default(servers_yaml: Path, tmp_path: Path):
 def test_duplicates_are_dropped():
     servers = discover_servers(["http://a:1", "a:1,http://b:2"], env={})
     assert [s.url for s in servers] == ["http://a:1", "http://b:2"]
+
+
+def test_a_flag_missing_the_colon_of_http_suggests_the_url_meant():
+    """``http//host`` must not become ``http://http//host`` and fail on DNS."""
+    with pytest.raises(SpecError, match=r"did you mean 'http://127.0.0.1:8301'\?") as err:
+        discover_servers(["http//127.0.0.1:8301"], env={})
+    assert err.value.path == "--server"
 
 
 def test_bad_flag_says_where():

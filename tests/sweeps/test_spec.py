@@ -243,7 +243,7 @@ CASES = [
     ("workflow: model_free.json\nrepeat: two\n", 2, ["repeat must be a whole number"]),
     ("workflow: model_free.json\nname: a/b\n", 2, ["without slashes"]),
     ("workflow: model_free.json\nworkflow: model_free.json\n", 2, ["duplicate key 'workflow'"]),
-    ("workflow: model_free.json\ngrid: [\n", 3, ["invalid YAML"]),
+    ("workflow: model_free.json\ngrid: [\n", 2, ["invalid YAML", "unclosed [", "(column 7)"]),
     ("- a\n- b\n", 1, ["must be a mapping"]),
     (
         "workflow: model_free.json\nset:\n  Blur.sigma: 1\ngrid:\n  Blur.sigma: [1, 2]\n",
@@ -321,8 +321,53 @@ CASES = [
     ("workflow: model_free.json\ngrid:\n\tBlur.sigma: [1]\n", 3, ["spaces, not tabs"]),
     (
         "workflow: model_free.json\ngrid:\n  Blur.sigma: [1, 2\n",
+        3,
+        ["unclosed [: close it with ']'", "(column 15)"],
+    ),
+    (
+        "workflow: model_free.json\ngrid:\n  Blur.sigma: [1]\n    Noise.seed: [1]\n",
         4,
-        ["expected ',' or ']'", "started at line 3"],
+        ["this line is indented more than the key above it expects", "(column 5)"],
+    ),
+    (
+        "workflow: model_free.json\ngrid\n  Blur.sigma: [1]\n",
+        2,
+        ["this line has no ':' after its key", "(column 1)"],
+    ),
+    (
+        "workflow: model_free.json\nname: a: b\n",
+        2,
+        ["a second ': ' on one line; quote a value", "(column 8)"],
+    ),
+    (
+        "workflow: model_free.json\ngrid:\n  Blur.sigma: [1, , 2]\n",
+        3,
+        ["a value is missing before this ','", "(column 19)"],
+    ),
+    (
+        "workflow: model_free.json\nname: 'x\n",
+        2,
+        ["this quote is never closed", "(column 7)"],
+    ),
+    (
+        "workflow: model_free.json\ngrid:\nNoise.seed: [1, 2]\n",
+        3,
+        [
+            "unknown key 'Noise.seed' at the top of a spec: it looks like an input address",
+            "indented under set:, grid: or zip:",
+            "grid: at line 2 has nothing under it",
+        ],
+    ),
+    (
+        "workflow: model_free.json\nblocks:\n  - grid: {Blur.sigma: [1]}\nNoise.seed: 1\n",
+        4,
+        ["'Noise.seed' at the top of a spec with blocks: it looks like an input address"],
+    ),
+    (
+        "blocks:\n  - workflow: model_free.json\n    grid: {Blur.sigma: [1]}\n"
+        "  - grid: {KSampler.seed: [1]}\n",
+        4,
+        ["block 2 (line 4) has no workflow:", "add 'workflow: <file>.json' to this block"],
     ),
     ("workflow: model_free.json\n---\nname: x\n", 2, ["second YAML document"]),
     (
@@ -389,6 +434,29 @@ def test_errors_name_file_line_and_fix(
     if line is None:
         line = 4
     assert_at(error, tmp_path / "spec.yaml", line, *fragments)
+
+
+def test_blocks_that_each_name_a_workflow_need_none_at_the_top(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        """
+        blocks:
+          - workflow: model_free.json
+            grid: {Blur.sigma: [1, 2]}
+          - workflow: txt2img_sd15.json
+            grid: {KSampler.seed: [1]}
+        """,
+    )
+    spec = load_spec(path)
+    assert [b.workflows for b in spec.blocks] == [("model_free.json",), ("txt2img_sd15.json",)]
+    assert len(Grid(spec)) == 3
+
+
+def test_an_unknown_top_level_key_without_a_dot_still_gets_a_close_match(
+    tmp_path: Path,
+) -> None:
+    error = spec_error(tmp_path, "workflow: model_free.json\nsampel: 2\n")
+    assert "did you mean 'sample'?" in str(error) and "input address" not in str(error)
 
 
 def test_include_needs_a_workflow_when_several_are_swept(tmp_path: Path) -> None:
