@@ -69,6 +69,25 @@ class Plan:
     def ok(self) -> bool:
         return self.preflight is not None and not self.preflight.errors()
 
+    def warnings(self) -> list[str]:
+        """What will run, but not as a user may expect: the servers' warnings, and
+        repeats that ComfyUI would answer from its cache."""
+        found = list(self.preflight.warnings()) if self.preflight else []
+        repeat, runs = self.spec.repeat, len(self.grid)
+        usable = len(self.servers) - len(self.unreachable)
+        if repeat > 1 and runs // repeat <= max(1, usable):
+            # ComfyUI's cache keeps the previous prompt's outputs (PROTOCOL 3.2): the
+            # same prompt twice in a row on one server runs nothing the second time.
+            line = self.spec.line_for("repeat")
+            where = f"{self.spec.path}:{line}: " if line else ""
+            found.append(
+                f"{where}repeat: {repeat} of a pass of {runs // repeat} run(s) on "
+                f"{usable} server(s): a server given the same prompt twice in a row answers "
+                "it from ComfyUI's cache (every node cached, nothing measured); sweep a seed "
+                "instead, or start ComfyUI with --cache-none to time repeats"
+            )
+        return found
+
 
 @dataclass(frozen=True)
 class SweepResult:
