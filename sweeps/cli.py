@@ -168,6 +168,7 @@ async def _headless_sweep(
     interrupt_running: bool,
 ) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from .console import print_outcome, sweep_progress
     from .runner import check_plan, plan_sweep, run_planned
@@ -207,6 +208,11 @@ async def _headless_sweep(
         # Every check happens before the progress bar: bad input reads as one message.
         plan = await plan_sweep(spec, servers=servers)
         check_plan(plan, out_dir=out)
+        for url, why in plan.unreachable.items():
+            # As plan shows it: the sweep goes on without it, but not without a word.
+            console.print(
+                f"[red]✗[/] {url}: {escape(why)}; not used", highlight=False, soft_wrap=True
+            )
         for warning in plan.preflight.warnings() if plan.preflight else ():
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         with sweep_progress(console, plan.spec.name) as bar:

@@ -9,6 +9,7 @@ back to polling /history, so a dropped websocket never loses a finished run.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,9 +21,16 @@ from .events import Event, SocketClosed, SocketOpened
 from .models import HistoryEntry, PromptQueued
 from .tracking import PromptOutcome, PromptTracker
 
-__all__ = ["ServerConnection"]
+__all__ = ["REFUSED_GIVE_UP", "ServerConnection"]
 
 Subscriber = Callable[[Event], None]
+
+REFUSED_GIVE_UP = 5.0
+"""Seconds a waiting prompt's server may refuse connections, its websocket gone,
+before the waiter gives up on it. A refused connection is definitive, unlike a
+timeout (a busy server, a slow network): the process is gone, and a restarted
+ComfyUI has forgotten its queue, so waiting longer only keeps the run from
+other servers. A server back within this time is asked for the prompt again."""
 
 
 class ServerConnection:
@@ -34,7 +42,13 @@ class ServerConnection:
     ``safety_poll`` bounds how long a prompt may wait on events alone: after
     that, /history is asked directly, in case a frame was lost. When neither
     the socket nor HTTP has answered for ``give_up_after`` seconds, waiting
-    raises :class:`ServerUnreachable` so the caller can retry elsewhere.
+    raises :class:`ServerUnreachable` so the caller can retry elsewhere; when
+    the socket is down and every HTTP request is refused outright, after only
+    ``give_up_refused`` seconds (:data:`REFUSED_GIVE_UP`).
+
+    :attr:`down_since` says since when the server has been unreachable (its
+    websocket dropped and will not reopen, or HTTP is refused); :meth:`watch_down`
+    reports each change.
     """
 
     def __init__(
@@ -45,12 +59,18 @@ class ServerConnection:
         poll_interval: float = 1.0,
         safety_poll: float = 30.0,
         give_up_after: float = 60.0,
+        give_up_refused: float = REFUSED_GIVE_UP,
     ) -> None:
         self.client = client or ComfyClient(server)
         self.server = self.client.server
         self.poll_interval = poll_interval
         self.safety_poll = safety_poll
         self.give_up_after = give_up_after
+        self.give_up_refused = give_up_refused
+        self.down_since: float | None = None
+        """Monotonic time (``time.monotonic()``) since which the server has been
+        unreachable, or None while it answers."""
+        self._down_watchers: list[Callable[[float | None], None]] = []
         self.connected = asyncio.Event()
         self._socket_known = asyncio.Event()
         """Set once the socket is open or an attempt to open it failed: a submission
@@ -76,6 +96,19 @@ class ServerConnection:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def watch_down(self, callback: Callable[[float | None], None]) -> Callable[[], None]:
+        """Call ``callback`` with :attr:`down_since` whenever the server goes down or
+        comes back; returns a function that stops the calls."""
+        self._down_watchers.append(callback)
+        return lambda: self._down_watchers.remove(callback)
+
+    def _set_down(self, down: bool) -> None:
+        if down == (self.down_since is not None):
+            return
+        self.down_since = time.monotonic() if down else None
+        for callback in tuple(self._down_watchers):
+            callback(self.down_since)
+
     async def listen(self) -> None:
         """Read /ws until cancelled, reconnecting as needed."""
         async for event in self.client.events():
@@ -84,6 +117,7 @@ class ServerConnection:
                 self._socket_known.set()
                 self._socket_missing = False
                 self._openings += 1
+                self._set_down(False)
                 # Prompts queued under a clientId we no longer hold (it changed after
                 # an unclean close) send their events nowhere: poll for those.
                 for prompt_id, client_id in self._client_ids.items():
@@ -98,6 +132,10 @@ class ServerConnection:
                     self._socket_known.clear()  # dropped: wait for the reconnect
                 else:
                     self._socket_known.set()  # it did not open: poll meanwhile
+                    if self._openings:
+                        # A socket that was open will not reopen: the server is down
+                        # (a server without /ws never had one, and is not).
+                        self._set_down(True)
                 self.connected.clear()
                 for _, wake in self._trackers.values():
                     wake.set()  # waiters switch to polling
@@ -151,10 +189,13 @@ class ServerConnection:
                 extra_data=extra_data,
                 partial_execution_targets=partial_execution_targets,
             )
-        except BaseException:
+        except BaseException as exc:
             self._trackers.pop(prompt_id, None)
             self._client_ids.pop(prompt_id, None)
+            if isinstance(exc, ServerUnreachable) and not self.connected.is_set():
+                self._set_down(True)
             raise
+        self._set_down(False)
         if queued.prompt_id != prompt_id:
             # A server older than the prompt_id field chose its own id: follow that
             # one, by polling, since its first events may have gone by unrecognised.
@@ -186,6 +227,7 @@ class ServerConnection:
         _, wake = self._trackers[tracker.prompt_id]
         loop = asyncio.get_running_loop()
         silent_since: float | None = None
+        refused_since: float | None = None
         openings, last_check = self._openings, loop.time()
         try:
             while True:
@@ -211,15 +253,28 @@ class ServerConnection:
                 except (TransportError, ServerFailed) as exc:
                     if self.connected.is_set():
                         continue
-                    silent_since = silent_since or loop.time()
-                    if loop.time() - silent_since > self.give_up_after:
+                    now = loop.time()
+                    silent_since = silent_since or now
+                    # Refused (or reset) rather than timed out: nothing is listening.
+                    refused = isinstance(exc, ServerUnreachable)
+                    refused_since = (refused_since or now) if refused else None
+                    if refused:
+                        self._set_down(True)
+                    if refused_since is not None and now - refused_since > self.give_up_refused:
                         raise ServerUnreachable(
-                            f"{self.url} has not answered for {self.give_up_after:.0f}s while "
+                            f"{self.url} has refused connections for {self.give_up_refused:g}s "
+                            f"while prompt {tracker.prompt_id} was pending: {exc}",
+                            server=self.url,
+                        ) from exc
+                    if now - silent_since > self.give_up_after:
+                        raise ServerUnreachable(
+                            f"{self.url} has not answered for {self.give_up_after:g}s while "
                             f"prompt {tracker.prompt_id} was pending: {exc}",
                             server=self.url,
                         ) from exc
                     continue
-                silent_since = None
+                silent_since = refused_since = None
+                self._set_down(False)
                 if history is not None:
                     return tracker.outcome(history)
                 if openings != self._openings or loop.time() - last_check >= self.safety_poll:

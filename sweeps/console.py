@@ -6,9 +6,11 @@ Rich does the drawing (progress bars, tables); the engine only publishes
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
@@ -25,11 +27,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .progress import SweepProgress
+from .progress import ServerProgress, SweepProgress
 from .runner import Plan, SweepResult
 from .summary import Summary
 
-__all__ = ["print_outcome", "print_plan", "print_summary", "sweep_progress"]
+__all__ = [
+    "PLAIN_INTERVAL",
+    "SweepBar",
+    "print_outcome",
+    "print_plan",
+    "print_summary",
+    "progress_line",
+    "sweep_progress",
+]
 
 
 def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
@@ -123,11 +133,25 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-class SweepBar:
-    """A Rich progress display fed with :class:`SweepProgress` snapshots."""
+PLAIN_INTERVAL = 10.0
+"""Seconds between progress lines when the console is not a terminal (a log file, CI)."""
 
-    def __init__(self, console: Console, title: str) -> None:
+
+class SweepBar:
+    """Sweep progress fed with :class:`SweepProgress` snapshots.
+
+    On a terminal, a Rich live display: a bar and a line per server. Anywhere
+    else (a pipe, ``nohup``, CI) a live display shows nothing until it stops,
+    so plain lines are printed instead: one every ``interval`` seconds and one
+    whenever a server goes down or comes back. :meth:`close` shows the last
+    snapshot, so the display never ends behind the summary printed after it.
+    """
+
+    def __init__(self, console: Console, title: str, *, interval: float = PLAIN_INTERVAL) -> None:
         self.console = console
+        self.title = title
+        self.interval = interval
+        self.plain = not console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -139,15 +163,61 @@ class SweepBar:
             console=console,
         )
         self.task = self.progress.add_task(title, total=None, detail="")
-        self.servers = Table.grid(padding=(0, 2))
-        self.live = Live(Group(self.progress, self.servers), console=console, refresh_per_second=8)
+        self.live = Live(Group(self.progress, Table.grid()), console=console, refresh_per_second=8)
         self._last = 0.0
+        self._latest: SweepProgress | None = None
+        self._shown: SweepProgress | None = None
+        """The snapshot last drawn (terminal) or printed (plain)."""
+        self._printed_at: float | None = None
+        self._down: frozenset[str] = frozenset()
+        """Servers shown as down in the last plain line."""
 
     def update(self, snapshot: SweepProgress) -> None:
+        self._latest = snapshot
+        if self.plain:
+            down = _down(snapshot)
+            due = self._printed_at is None or snapshot.now - self._printed_at >= self.interval
+            if due or down != self._down:
+                self._print_line(snapshot)
+            return
         now = time.monotonic()
         if now - self._last < 0.1 and snapshot.remaining:
             return  # Rich redraws at its own rate; skip the bookkeeping too
         self._last = now
+        self._draw(snapshot)
+
+    def tick(self, now: float) -> None:
+        """Plain output: print a line if none was printed for ``interval`` seconds
+        (runs can take minutes, and no snapshot comes meanwhile)."""
+        latest = self._latest
+        if not self.plain or latest is None or latest.finished:
+            return
+        if self._printed_at is None or now - self._printed_at >= self.interval:
+            self._print_line(replace(latest, now=now))
+
+    def close(self) -> None:
+        """Show the last snapshot: the terminal display draws it before it stops; plain
+        output prints its line (unless printed already) and the line per server."""
+        latest = self._latest
+        if latest is None:
+            return
+        if not self.plain:
+            if latest is not self._shown:
+                self._draw(latest)
+            return
+        if latest is not self._shown:
+            self._print_line(latest)
+        for url, server in latest.servers.items():
+            cells = [c for c in _server_cells(latest, server, plain=True) if c]
+            self.console.print(
+                f"  {server.name or url}: " + ", ".join(cells),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    def _draw(self, snapshot: SweepProgress) -> None:
+        self._shown = snapshot
         detail = f"failed {snapshot.failed}" if snapshot.failed else ""
         if snapshot.skipped:
             detail += f" skipped {snapshot.skipped} (done before)"
@@ -159,27 +229,134 @@ class SweepBar:
             completed=snapshot.completed,
             detail=detail.strip(),
         )
-        table = Table.grid(padding=(0, 2))
-        for url, server in snapshot.servers.items():
-            state = "[yellow]cooling off[/]" if server.cooling_until else ""
-            table.add_row(
-                f"  {server.name or url}",
-                f"done {server.done}",
-                f"failed {server.failed}",
-                f"running {server.running}",
-                f"retried {server.retried}" if server.retried else "",
-                state,
-            )
-        self.live.update(Group(self.progress, table))
+        self.live.update(Group(self.progress, _servers_table(snapshot)))
+
+    def _print_line(self, snapshot: SweepProgress) -> None:
+        self._shown = snapshot
+        self._printed_at = snapshot.now
+        down = _down(snapshot)
+        self.console.print(
+            progress_line(snapshot, title=self.title, back=self._down - down),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        self._down = down
+
+
+def progress_line(
+    snapshot: SweepProgress, *, title: str | None = None, back: Iterable[str] = ()
+) -> str:
+    """One line of progress for a log: ``name: 12/30 done, 1 failed, 2.3 runs/s,
+    ETA 0:08``, then the servers that are down and those in ``back`` (just came back)."""
+    parts = [f"{snapshot.completed}/{snapshot.total - snapshot.skipped} done"]
+    if snapshot.failed:
+        parts.append(f"{snapshot.failed} failed")
+    if snapshot.skipped:
+        parts.append(f"{snapshot.skipped} done before")
+    rate = snapshot.rate
+    if rate is not None:
+        parts.append(_rate(rate))
+    eta = snapshot.eta
+    if eta is not None and snapshot.remaining:
+        parts.append(f"ETA {_clock(eta)}")
+    if snapshot.stopping:
+        parts.append("stopping")
+    line = f"{title or snapshot.name}: " + ", ".join(parts)
+    states = [
+        f"{server.name or url} {_down_for(snapshot, server)}"
+        for url, server in snapshot.servers.items()
+        if server.down_since is not None
+    ]
+    states += [f"{snapshot.servers[url].name or url} back up" for url in back]
+    return line + "".join(f"; {state}" for state in states)
+
+
+def _servers_table(snapshot: SweepProgress) -> Table:
+    table = Table.grid(padding=(0, 2))
+    for url, server in snapshot.servers.items():
+        table.add_row(f"  {server.name or url}", *_server_cells(snapshot, server, plain=False))
+    return table
+
+
+def _server_cells(snapshot: SweepProgress, server: ServerProgress, *, plain: bool) -> list[str]:
+    if server.down_since is not None:
+        state = _down_for(snapshot, server)
+        state = state if plain else f"[red]{state}[/]"
+    elif server.cooling_until and not snapshot.finished:
+        state = "cooling off" if plain else "[yellow]cooling off[/]"
+    else:
+        state = ""
+    return [
+        f"done {server.done}",
+        f"failed {server.failed}",
+        f"running {server.running}",
+        # Runs it lost and another server took over: not retries it made itself.
+        f"gave {server.retried} to others" if server.retried else "",
+        state,
+    ]
+
+
+def _down(snapshot: SweepProgress) -> frozenset[str]:
+    return frozenset(url for url, s in snapshot.servers.items() if s.down_since is not None)
+
+
+def _down_for(snapshot: SweepProgress, server: ServerProgress) -> str:
+    assert server.down_since is not None
+    seconds = max(0.0, snapshot.now - server.down_since)
+    return f"down {_clock(seconds)}, reconnecting"
+
+
+def _rate(per_second: float) -> str:
+    if per_second >= 1:
+        return f"{per_second:.1f} runs/s"
+    if per_second >= 0.1:
+        return f"{per_second:.2f} runs/s"
+    return f"{per_second * 60:.1f} runs/min"  # minutes-long runs
+
+
+def _clock(seconds: float) -> str:
+    """``0:08``, ``12:30``, ``1:02:03``."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @contextmanager
-def sweep_progress(console: Console, title: str) -> Iterator[SweepBar]:
-    bar = SweepBar(console, title)
-    with bar.live:
+def sweep_progress(
+    console: Console, title: str, *, interval: float = PLAIN_INTERVAL
+) -> Iterator[SweepBar]:
+    """A :class:`SweepBar` for the length of the block; inside a running event loop,
+    plain output also gets a line when no snapshot came for ``interval`` seconds."""
+    bar = SweepBar(console, title, interval=interval)
+    if not bar.plain:
+        with bar.live:
+            try:
+                yield bar
+            finally:
+                bar.close()  # while the display is live: its last frame is the final one
+        return
+    ticker = _start_ticker(bar)
+    try:
         yield bar
-    if not console.is_terminal:
-        console.line()  # Rich ends a live display's last line only on a terminal
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        bar.close()
+
+
+def _start_ticker(bar: SweepBar) -> asyncio.Task[None] | None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(bar.interval / 4)
+            bar.tick(time.monotonic())
+
+    return loop.create_task(tick(), name="sweep-progress-ticker")
 
 
 def print_outcome(out: Console, err: Console, result: SweepResult) -> None:

@@ -111,9 +111,18 @@ class Pool:
                     self.in_flight += 1
                     return item
                 if self.in_flight == 0:
+                    self.changed.notify_all()  # for wait_drained: the grid may just have ended
                     return None  # nothing queued and nothing that could come back
                 await self.changed.wait()
             return None
+
+    async def wait_drained(self) -> None:
+        """Until no run is left to take and none can come back."""
+        async with self.changed:
+            await self.changed.wait_for(self._drained)
+
+    def _drained(self) -> bool:
+        return self._exhausted and self.in_flight == 0 and not self._back and not self._ahead
 
     async def give_back(self, run: RunLike, attempts: int, tried: frozenset[str]) -> None:
         async with self.changed:

@@ -22,8 +22,12 @@ class ServerProgress:
     failed: int = 0
     running: int = 0
     retried: int = 0
+    """Runs this server lost (it failed or vanished under them) and gave to other servers."""
     cooling_until: float | None = None
     last_error: str | None = None
+    down_since: float | None = None
+    """Monotonic seconds since which the server has been unreachable (its websocket
+    dropped and will not reopen, or it refuses connections); None while it answers."""
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,10 @@ class Sweep:
             total=total,
             started=now,
             now=now,
-            servers={c.url: ServerProgress(name=c.server.name) for c in self.connections},
+            servers={
+                c.url: ServerProgress(name=c.server.name, down_since=c.down_since)
+                for c in self.connections
+            },
         )
         self._last_parquet = time.monotonic()
 
@@ -188,6 +191,7 @@ class Sweep:
         runs = self._skip_done(self._runs, self.report.succeeded(), {s.run_id for s in orphans})
         pool = Pool(runs, list(by_url), self.affinity)
         pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
+        unwatch = [c.watch_down(self._down_watcher(c.url)) for c in self.connections]
         try:
             async with asyncio.TaskGroup() as group:
                 listeners = [group.create_task(c.listen()) for c in self._own]
@@ -202,11 +206,22 @@ class Sweep:
         except BaseExceptionGroup as group:
             raise first_error(group) from None  # one failure reads better than a tree
         finally:
+            for stop_watching in unwatch:
+                stop_watching()
             for conn in self._own:
                 await conn.client.aclose()
             self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
+
+    def _down_watcher(self, url: str) -> Callable[[float | None], None]:
+        """Shows in the progress that a server went down (connections refused, its
+        socket gone) or came back."""
+
+        def changed(since: float | None) -> None:
+            self._server(url, down_since=since)
+
+        return changed
 
     async def stop(self, *, interrupt_running: bool) -> None:
         """Stop taking runs. Prompts still waiting in a server's queue are withdrawn
@@ -247,26 +262,37 @@ class Sweep:
             except (TransportError, ServerFailed) as exc:
                 failures += 1
                 cooldown = min(30.0, 0.5 * 2**failures)
-                self._server(
-                    url,
-                    retried=self._progress.servers[url].retried + 1,
-                    last_error=str(exc),
-                    cooling_until=time.monotonic() + cooldown,
-                )
+                self._server(url, last_error=str(exc), cooling_until=time.monotonic() + cooldown)
                 if attempts >= self.max_attempts:
                     self._record(
                         self._failure(run, attempts, url, exc, status="failed"), pool_url=url
                     )
                     await pool.settle()
                 else:
+                    self._server(url, retried=self._progress.servers[url].retried + 1)
                     await pool.give_back(run, attempts, tried | {url})
-                await asyncio.sleep(cooldown)
+                await self._cool_off(conn, pool, cooldown)
                 self._server(url, cooling_until=None)
                 continue
             failures = 0
             if record is not None:
                 self._record(record, pool_url=url)
             await pool.settle()
+
+    async def _cool_off(self, conn: ServerConnection, pool: Pool, seconds: float) -> None:
+        """Rest a failing server for ``seconds``, or less: until it is back (a server
+        that went down reopened its socket), the sweep stops, or no run is left (a
+        resting server must not keep a finished sweep from ending)."""
+        waits = [pool.wait_drained(), self._stopping.wait()]
+        if conn.down_since is not None:
+            waits.append(conn.connected.wait())
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _adopt(self, conn: ServerConnection, orphan: Submission, pool: Pool) -> None:
         """Finish a run whose prompt an earlier session queued on ``conn``.

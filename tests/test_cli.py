@@ -201,3 +201,30 @@ async def test_the_headless_demo_prints_its_plot(tmp_path: Path) -> None:
     written = out / "xy-KSampler.cfg-KSampler.sampler_name.png"
     assert f"plot: {written}\n" in err
     assert written.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_a_server_unreachable_at_the_start_is_named_not_dropped_silently(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2, 3]\n")
+    dead = "http://127.0.0.1:9"
+    code, out, err = await comfyfleet("sweep", str(spec), "-s", sim.url, "-s", dead)
+    assert code == 0, err
+    assert "3 succeeded, 0 failed" in out
+    lines = err.splitlines()
+    (warning,) = [line for line in lines if dead in line]
+    assert warning.startswith(f"✗ {dead}: cannot reach {dead}") and warning.endswith("; not used")
+    # Before any progress.
+    assert lines.index(warning) < min(i for i, line in enumerate(lines) if "/3 done" in line)
+
+
+async def test_a_piped_sweep_prints_plain_progress_lines(tmp_path: Path, sim: Simulator) -> None:
+    """stderr is not a terminal here: no live display, which would show only at the end."""
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2, 3]\n")
+    code, _, err = await comfyfleet("sweep", str(spec), "-s", sim.url)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[0] == "cli: 0/3 done"  # the first snapshot, at once, not at the end
+    assert lines[-2].startswith("cli: 3/3 done, ") and "runs/" in lines[-2]
+    assert lines[-1] == f"  {sim.url.removeprefix('http://')}: done 3, failed 0, running 0"
+    assert not any("\x1b" in line or "━" in line for line in lines)  # no terminal codes

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sweeps.client import ComfyClient
-from sweeps.connection import ServerConnection
+from sweeps.config import ServerConfig, Timeouts
+from sweeps.connection import REFUSED_GIVE_UP, ServerConnection
 from sweeps.errors import PromptRejected, ServerFailed, ServerUnreachable
 from sweeps.events import Executing, PreviewImage, Progress, SocketClosed, SocketOpened
 from sweeps.models import OutputFile
@@ -293,3 +294,55 @@ async def test_a_server_that_ignores_the_chosen_prompt_id_is_followed_by_its_own
     outcome = await asyncio.wait_for(conn.wait(tracker), 10)
     assert outcome.status == "success"
     assert [f.node_id for f in outcome.outputs] == ["4"]
+
+
+@pytest.mark.parametrize("speed", [1.0])
+async def test_a_killed_server_is_given_up_on_in_seconds_and_is_up_again_after_a_restart(
+    sim,
+) -> None:
+    """Refused connections are definitive: the waiter does not sit out ``give_up_after``."""
+    assert REFUSED_GIVE_UP <= 5.0
+    connection = ServerConnection(sim.url, poll_interval=0.05, give_up_refused=0.3)
+    assert connection.give_up_after == 60.0  # what a dead server used to cost every waiter
+    changes: list[float | None] = []
+    back = asyncio.Event()
+    connection.watch_down(lambda since: (changes.append(since), since is None and back.set()))
+    progressed = asyncio.Event()
+    connection.subscribe(lambda e: isinstance(e, Progress) and progressed.set())
+    async with asyncio.TaskGroup() as group:
+        listener = group.create_task(connection.listen())
+        await asyncio.wait_for(connection.connected.wait(), 5)
+        _, tracker = await connection.submit(_sleepy(steps=40, step_ms=50))
+        await asyncio.wait_for(progressed.wait(), 5)
+        await sim.die()
+        with pytest.raises(ServerUnreachable, match="refused connections"):
+            await asyncio.wait_for(connection.wait(tracker), 10)
+        assert connection.down_since is not None and changes == [connection.down_since]
+        await sim.restart()
+        await asyncio.wait_for(back.wait(), 10)
+        outcome = await asyncio.wait_for(connection.run_prompt(MODEL_FREE), 10)
+        listener.cancel()
+    await connection.client.aclose()
+    assert connection.down_since is None and changes[-1] is None
+    assert outcome.status == "success"
+
+
+async def test_a_server_that_times_out_is_waited_for_until_give_up_after(sim) -> None:
+    """A timeout is not a refusal (a busy server, a slow network): the short limit
+    for refused connections does not apply to it."""
+    server = ServerConfig(sim.url, timeouts=Timeouts(connect=2.0, read=0.1))
+    connection = ServerConnection(
+        server, poll_interval=0.05, give_up_refused=0.05, give_up_after=0.6
+    )
+    async with asyncio.TaskGroup() as group:
+        listener = group.create_task(connection.listen())
+        await asyncio.wait_for(connection.connected.wait(), 5)
+        sim.faults.stall_worker = True
+        _, tracker = await connection.submit(MODEL_FREE)
+        sim.faults.hang_http = True
+        await sim.drop_websockets(abort=True)
+        with pytest.raises(ServerUnreachable, match="has not answered for 0.6s"):
+            await asyncio.wait_for(connection.wait(tracker), 10)
+        listener.cancel()
+        sim.faults.clear()
+    await connection.client.aclose()

@@ -273,6 +273,109 @@ async def test_a_server_that_dies_mid_prompt_loses_no_run(tmp_path: Path) -> Non
     assert progress.servers[sims[0].url].retried >= 1
 
 
+async def test_a_killed_server_hands_its_runs_over_in_seconds_and_shows_as_down(
+    tmp_path: Path,
+) -> None:
+    """kill -9 mid-prompt: connections are refused, which is definitive, so its
+    prompts move to the other server at once, not after ``give_up_after`` (60 s)."""
+    from sweeps.connection import ServerConnection
+    from sweeps.grid import Grid
+    from sweeps.report import ReportWriter
+    from sweeps.scheduler import Sweep
+    from sweeps.spec import load_spec
+
+    grid = Grid(load_spec(_spec(tmp_path, GRID)))
+    down_while_running: list = []
+
+    async with fleet(0.0, 0.0) as sims:
+        alive, dying = sims
+        dying.faults.die_on_class = "ImageBlur"
+
+        def on_progress(progress) -> None:
+            server = progress.servers[dying.url]
+            if server.down_since is not None and server.running:
+                down_while_running.append(server)
+
+        conns = [ServerConnection(s.url, poll_interval=0.05, give_up_refused=0.3) for s in sims]
+        assert all(c.give_up_after == 60.0 for c in conns)
+        with ReportWriter(tmp_path / "out") as report:
+            sweep = Sweep(
+                grid,
+                total=len(grid),
+                prompt_for=grid.prompt_for,
+                servers=conns,
+                report=report,
+                on_progress=on_progress,
+            )
+            async with asyncio.TaskGroup() as group:
+                listeners = [group.create_task(c.listen()) for c in conns]
+                async with asyncio.timeout(20):  # a minute before the fix
+                    progress = await sweep.run()
+                for listener in listeners:
+                    listener.cancel()
+        for conn in conns:
+            await conn.client.aclose()
+    assert (progress.done, progress.failed) == (24, 0)
+    # While its prompts were still pending on it, the progress said it was down.
+    assert down_while_running
+    assert progress.servers[dying.url].down_since is not None  # it never came back
+    df = load_report(tmp_path / "out")
+    moved = df.filter(pl.col("attempts") > 1)
+    assert moved.height >= 1 and moved["server"].unique().to_list() == [alive.url]
+    assert progress.servers[dying.url].retried >= moved.height
+
+
+async def test_a_killed_server_that_restarts_takes_runs_again(tmp_path: Path) -> None:
+    from sweeps.connection import ServerConnection
+    from sweeps.grid import Grid
+    from sweeps.report import ReportWriter
+    from sweeps.scheduler import Sweep
+    from sweeps.spec import load_spec
+
+    grid = Grid(load_spec(_spec(tmp_path, GRID)))
+    restarts: list[asyncio.Task] = []
+    went_down = asyncio.Event()
+
+    async with fleet(0.0, 0.0) as sims:
+        alive, dying = sims
+        dying.faults.die_on_class = "ImageBlur"  # it dies in its first prompt
+        # The other server holds its runs until the restarted one has done one, so
+        # the sweep cannot end without it.
+        alive.faults.stall_worker = True
+
+        def on_progress(progress) -> None:
+            server = progress.servers[dying.url]
+            if server.down_since is not None and not restarts:
+                went_down.set()
+                restarts.append(asyncio.get_running_loop().create_task(dying.restart()))
+            if server.done:
+                alive.faults.stall_worker = False
+
+        conns = [ServerConnection(s.url, poll_interval=0.05, give_up_refused=0.3) for s in sims]
+        with ReportWriter(tmp_path / "out") as report:
+            sweep = Sweep(
+                grid,
+                total=len(grid),
+                prompt_for=grid.prompt_for,
+                servers=conns,
+                report=report,
+                on_progress=on_progress,
+            )
+            async with asyncio.TaskGroup() as group:
+                listeners = [group.create_task(c.listen()) for c in conns]
+                async with asyncio.timeout(20):
+                    progress = await sweep.run()
+                for listener in listeners:
+                    listener.cancel()
+            await asyncio.gather(*restarts)
+        for conn in conns:
+            await conn.client.aclose()
+    assert went_down.is_set()
+    assert (progress.done, progress.failed) == (24, 0)
+    assert progress.servers[dying.url].done >= 1
+    assert progress.servers[dying.url].down_since is None
+
+
 CHECKPOINTS = """set:
   KSampler.steps: 2
 grid:
