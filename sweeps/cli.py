@@ -213,8 +213,8 @@ async def _headless_sweep(
             console.print(
                 f"[red]✗[/] {url}: {escape(why)}; not used", highlight=False, soft_wrap=True
             )
-        for warning in plan.preflight.warnings() if plan.preflight else ():
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        for warning in plan.warnings():
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         with sweep_progress(console, plan.spec.name) as bar:
             result = await run_planned(
                 plan,

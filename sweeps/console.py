@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -83,15 +84,16 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
     console.print("servers:")
     for server in plan.servers:
         if server.url in plan.unreachable:
-            console.print(f"  [red]✗[/] {server.url}: {plan.unreachable[server.url]}")
+            reason = escape(plan.unreachable[server.url])  # "[Errno 111]" is not markup
+            console.print(f"  [red]✗[/] {server.url}: {reason}", highlight=False)
         else:
             version = plan.versions.get(server.url) or "?"
             console.print(f"  [green]✓[/] {server.url} (ComfyUI {version})", highlight=False)
     if plan.preflight is None:
         console.print("[red]error:[/] no server answered; nothing was checked")
         return
-    for warning in plan.preflight.warnings():
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for warning in plan.warnings():
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     errors = plan.preflight.errors()
     for error in errors:
         console.print(f"[red]error:[/] {error}", highlight=False)

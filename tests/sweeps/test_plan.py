@@ -36,3 +36,13 @@ async def test_repeats_of_a_grid_larger_than_the_fleet_run_again(
         _spec(tmp_path, "repeat: 3\ngrid:\n  Noise.seed: [1, 2]\n"), servers=[sim.url]
     )
     assert plan.warnings() == []
+
+
+async def test_plan_and_sweep_print_the_warning(tmp_path: Path, sim: Simulator) -> None:
+    from tests.test_cli import comfyfleet
+
+    spec = _spec(tmp_path, "output: out\nrepeat: 2\ngrid:\n  Noise.seed: [7]\n")
+    code, out, _ = await comfyfleet("plan", str(spec), "--server", sim.url)
+    assert code == 0 and "warning:" in out and "from ComfyUI's cache" in " ".join(out.split())
+    code, _, err = await comfyfleet("sweep", str(spec), "--server", sim.url)
+    assert code == 0 and "from ComfyUI's cache" in " ".join(err.split())
