@@ -89,7 +89,8 @@ async def keypress_latency(app: Any) -> float:
 
     screen._compositor_refresh = timed_refresh
     before = screen.focused
-    key = "right" if getattr(app, "_bench_flip", False) else "left"
+    # Right, then left, and so on: the first card has the focus, and left of it is nothing.
+    key = "left" if getattr(app, "_bench_flip", False) else "right"
     app._bench_flip = not getattr(app, "_bench_flip", False)
     started = time.perf_counter()
     app.post_message(events.Key(key, None))
