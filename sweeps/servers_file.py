@@ -38,6 +38,7 @@ import yaml
 from . import locations
 from .config import ServerConfig, expand_env
 from .errors import SpecError
+from .user_files import read_user_file
 from .yaml_lines import describe_yaml_error
 
 __all__ = [
@@ -73,17 +74,9 @@ def parse_server_list(text: str, *, where: str = ENV_VAR) -> list[ServerConfig]:
 def load_servers_file(path: Path, *, env: Mapping[str, str] | None = None) -> list[ServerConfig]:
     """Parse a servers file. A missing file is an error here; discovery checks first."""
     where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read servers file: {exc.strerror or exc}", path=where) from exc
-    except UnicodeDecodeError as exc:
-        raw = path.read_bytes()
-        raise SpecError(
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
-            path=where,
-            line=raw.count(b"\n", 0, exc.start) + 1,
-        ) from None
+    text = read_user_file(
+        path, what="servers file", expected="a servers.yaml file", utf8_fix="save it as UTF-8"
+    )
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -30,6 +30,7 @@ from sweeps.errors import SpecError
 from sweeps.grid import count_runs, exclusion_positions
 from sweeps.spec_plots import PlotReader, PlotSpec
 from sweeps.spec_values import ValueReader, value_key
+from sweeps.user_files import read_user_file
 from sweeps.workflow import Workflow, load_workflow
 from sweeps.yaml_lines import LineMap, LineSeq, kind_of, line_of, load_yaml_with_lines
 
@@ -129,23 +130,9 @@ def load_spec(path: str | Path, *, environ: Mapping[str, str] | None = None) -> 
     >>> spec = load_spec("sample_workflows/model_free_sweep.yaml")  # doctest: +SKIP
     """
     spec_path = Path(path)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found: {spec_path.resolve()}", path=str(path)) from None
-    except IsADirectoryError:
-        raise SpecError(
-            f"{spec_path} is a directory; give the spec's YAML file", path=str(path)
-        ) from None
-    except UnicodeDecodeError as exc:
-        raw = spec_path.read_bytes()
-        raise SpecError(
-            f"the spec is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-            path=str(path),
-            line=raw.count(b"\n", 0, exc.start) + 1,
-        ) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read spec: {exc.strerror or exc}", path=str(path)) from None
+    text = read_user_file(
+        spec_path, what="spec file", expected="the spec's YAML file", utf8_fix="save it as UTF-8"
+    )
     data = load_yaml_with_lines(text, path)
     return _SpecReader(spec_path, environ if environ is not None else os.environ).read(data, text)
 

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from sweeps.errors import SpecError
+from sweeps.user_files import read_user_file
 
 __all__ = ["InputRef", "Node", "Workflow", "is_link", "load_workflow", "wrap_value"]
 
@@ -258,26 +259,12 @@ def load_workflow(path: Path, *, name: str | None = None) -> Workflow:
     is what request logs and the traces hold.
     """
     label = name or path.name
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"workflow file not found: {path}", path=str(path)) from None
-    except IsADirectoryError:
-        raise SpecError(
-            f"workflow {path} is a directory; give the API-format .json file", path=str(path)
-        ) from None
-    except UnicodeDecodeError as exc:
-        raw = path.read_bytes()
-        raise SpecError(
-            f"workflow {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x}); ComfyUI "
-            "writes UTF-8: export it again with Export (API)",
-            path=str(path),
-            line=raw.count(b"\n", 0, exc.start) + 1,
-        ) from None
-    except OSError as exc:
-        raise SpecError(
-            f"cannot read workflow {path}: {exc.strerror or exc}", path=str(path)
-        ) from None
+    text = read_user_file(
+        path,
+        what="workflow file",
+        expected="the API-format .json file",
+        utf8_fix="ComfyUI writes UTF-8: export it again with Export (API)",
+    )
     if not text.strip():
         raise SpecError(
             f"workflow {path} is empty; export the workflow from ComfyUI with Export (API)",
