@@ -366,7 +366,8 @@ def print_outcome(out: Console, err: Console, result: SweepResult) -> None:
     progress bar, the dashboard or the demo alike. Warnings go to ``err``."""
     progress = result.progress
     out.print(
-        f"{progress.done} succeeded, {progress.failed} failed"
+        f"{progress.done} succeeded, {progress.failed - progress.interrupted} failed"
+        + (f", {progress.interrupted} interrupted" if progress.interrupted else "")
         + (f", {progress.skipped} already done" if progress.skipped else "")
         + f"; report: {result.out_dir / 'report.parquet'}",
         highlight=False,

@@ -43,6 +43,8 @@ class SweepProgress:
     total: int
     done: int = 0
     failed: int = 0
+    interrupted: int = 0
+    """Of ``failed``, the runs interrupted on purpose (a second Ctrl-C, say)."""
     skipped: int = 0
     """Runs that had succeeded in an earlier session into the same output directory."""
     running: int = 0

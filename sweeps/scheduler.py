@@ -482,6 +482,7 @@ class Sweep:
         self._publish(
             done=self._progress.done + ok,
             failed=self._progress.failed + (not ok),
+            interrupted=self._progress.interrupted + (record.status == "interrupted"),
             latest_outputs=latest,
             last_failure=failure,
         )

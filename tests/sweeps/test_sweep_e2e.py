@@ -235,6 +235,7 @@ async def test_stop_withdraws_queued_prompts_and_keeps_paid_work(
     if interrupt:
         assert statuses.count("interrupted") == 1
         assert statuses.count("success") == len(statuses) - 1
+        assert (result.progress.failed, result.progress.interrupted) == (1, 1)
     else:
         assert set(statuses) == {"success"}
     # Nothing ran on the server that the report does not hold: withdrawn means never run.

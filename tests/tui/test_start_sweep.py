@@ -216,7 +216,7 @@ async def test_the_outcome_stays_in_the_terminal_once_the_dashboard_closes(
     out = tmp_path / "out"
 
     async def user_quits_after_stopping(self: FleetApp, *args: object, **kwargs: object) -> int:
-        progress = SweepProgress("demo", total=36, done=20, failed=1, finished=True)
+        progress = SweepProgress("demo", total=36, done=20, failed=3, interrupted=2, finished=True)
         self.sweep_result = SweepResult(out, progress, plots=(out / "xy.png",))
         return 1
 
@@ -224,6 +224,6 @@ async def test_the_outcome_stays_in_the_terminal_once_the_dashboard_closes(
     code = await run_sweep_in_dashboard(copy_spec(tmp_path), servers=[sim.url], out_dir=out)
     said = capsys.readouterr().out
     assert code == 1
-    assert f"20 succeeded, 1 failed; report: {out / 'report.parquet'}" in said
-    assert "15 not run; the same command resumes where this stopped" in said
+    assert f"20 succeeded, 1 failed, 2 interrupted; report: {out / 'report.parquet'}" in said
+    assert "13 not run; the same command resumes where this stopped" in said
     assert f"plot: {out / 'xy.png'}" in said
