@@ -102,7 +102,14 @@ def plan_xy_plot(
     ys = _axis(df[y]) if y is not None else (None,)
     cells = tuple(_cell(df, x, xv, y, yv, out_dir) for yv in ys for xv in xs)
     fixed = {x, y, *(where or {})}
-    varying = {a: n for a in params if a not in fixed and (n := _within_cell(df, a, x, y)) > 1}
+    varying: dict[str, int] = {}
+    for address in params:
+        if address in fixed or (count := _within_cell(df, address, *axes)) <= 1:
+            continue
+        # A zip partner (Negative.text beside Positive.text) varies in step with an
+        # address already named: choosing that one chooses this one too.
+        if not any(_in_step(df, address, named, axes) for named in varying):
+            varying[address] = count
     name = report_metadata(path).get("sweep")
     return XYPlot(
         title=name if isinstance(name, str) else out_dir.name,
@@ -219,10 +226,15 @@ def _eq(address: str, value: Any) -> pl.Expr:
     return pl.col(address).is_null() if value is None else pl.col(address) == value
 
 
-def _within_cell(df: pl.DataFrame, address: str, x: str, y: str | None) -> int:
-    keys = [x] if y is None else [x, y]
-    counts = df.group_by(keys).agg(pl.col(address).n_unique())[address]
+def _within_cell(df: pl.DataFrame, address: str, *keys: str) -> int:
+    """How many values ``address`` takes, at most, among runs that agree on ``keys``."""
+    counts = df.group_by(list(keys)).agg(pl.col(address).n_unique())[address]
     return int(counts.max() or 0)  # type: ignore[arg-type]
+
+
+def _in_step(df: pl.DataFrame, a: str, b: str, axes: Sequence[str]) -> bool:
+    """Whether, within every cell, ``a``'s value follows from ``b``'s and back."""
+    return _within_cell(df, a, *axes, b) <= 1 and _within_cell(df, b, *axes, a) <= 1
 
 
 def _label(value: Any) -> str:

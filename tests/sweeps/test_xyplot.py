@@ -203,3 +203,22 @@ def test_runs_of_a_workflow_without_the_plotted_input_are_left_out(tmp_path: Pat
         SpecError, match="no run of .* has a value for Noise.strength and KSampler.cfg"
     ):
         plan_xy_plot(out, x="Noise.strength", y="KSampler.cfg")
+
+
+def test_a_zip_partner_is_not_named_twice(tmp_path: Path) -> None:
+    with ReportWriter(tmp_path) as report:
+        for index, (cfg, positive, negative) in enumerate(
+            [(4.0, "a cat", "blurry"), (4.0, "a dog", "lowres"), (7.0, "a cat", "blurry")]
+        ):
+            report.append(
+                RunRecord(
+                    run_id=f"r{index}",
+                    run_index=index,
+                    workflow="wf",
+                    repeat=0,
+                    params={"cfg": cfg, "Positive.text": positive, "Negative.text": negative},
+                    status="failed",
+                )
+            )
+    plot = plan_xy_plot(tmp_path, x="cfg")
+    assert plot.varying == {"Positive.text": 2}  # Negative.text moves with it
