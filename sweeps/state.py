@@ -364,6 +364,8 @@ def apply_event(s: ServerSnapshot, event: Event, now: float) -> ServerSnapshot:
             if pid is None or s.running is None or s.running.prompt_id != pid:
                 return s
             finished = sum(1 for n in nodes if n.state == "finished")
+            if finished == s.running.nodes_done:
+                return s  # re-sent with every progress step: most carry no news
             return replace(s, running=replace(s.running, nodes_done=finished), updated=now)
         case ExecutionSuccess(prompt_id=pid):
             return replace(s, timeline=_close_span(s.timeline, now), updated=now)

@@ -264,3 +264,19 @@ def test_fleet_snapshot_summaries():
     fleet = FleetSnapshot((a, b), frozenset({"http://a"}))
     assert (fleet.up, fleet.busy, fleet.pending) == (1, 1, 3)
     assert fleet.get("http://b") is b and fleet.get("http://c") is None
+
+
+def test_a_progress_state_with_no_news_leaves_the_snapshot_alone():
+    """ComfyUI re-sends progress_state with every step; a card repaints only on news."""
+    from sweeps.events import NodeProgress, ProgressState
+
+    s = apply_event(new_server(URL, "gpu1", 0.0), SocketOpened("sid"), 0.0)
+    s = apply_event(s, ExecutionStart("p1"), 1.0)
+    one_done = (NodeProgress("1", 1, 1, "finished"), NodeProgress("2", 3, 20, "running"))
+    s = apply_event(s, ProgressState("p1", one_done), 2.0)
+    assert s.running is not None and s.running.nodes_done == 1
+    step = (NodeProgress("1", 1, 1, "finished"), NodeProgress("2", 4, 20, "running"))
+    assert apply_event(s, ProgressState("p1", step), 3.0) is s
+    two_done = (NodeProgress("1", 1, 1, "finished"), NodeProgress("2", 20, 20, "finished"))
+    after = apply_event(s, ProgressState("p1", two_done), 4.0)
+    assert after.running is not None and after.running.nodes_done == 2
