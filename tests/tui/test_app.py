@@ -224,3 +224,21 @@ async def test_a_sweep_runs_in_the_dashboard(sim: Simulator, tmp_path: Path):
     assert (tmp_path / "out" / "strength-by-blur.png").is_file()
     assert (tmp_path / "out" / "report.parquet").exists()
     assert len(list((tmp_path / "out").glob("[0-9]*.png"))) == 34  # runs, not the plot
+
+
+async def test_a_large_fleet_redraws_at_half_the_rate_a_small_one_at_full():
+    def drains_applied(app: FleetApp, drains: int) -> int:
+        applied = 0
+        for _ in range(drains):
+            before = app.fleet
+            app.monitor.feed(app.monitor.servers[0].url, ExecutionStart(f"p{applied}"))
+            app.drain()
+            applied += app.fleet is not before
+        return applied
+
+    large = make_app(*[f"http://10.0.1.{i}:8188" for i in range(17)], start_engine=False)
+    async with large.run_test(size=(120, 40)):
+        assert drains_applied(large, 10) == 5
+    small = make_app("http://10.0.2.1:8188", start_engine=False)
+    async with small.run_test(size=(120, 40)):
+        assert drains_applied(small, 10) == 10
