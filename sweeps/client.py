@@ -222,9 +222,11 @@ class ComfyClient:
                 f"{what} on {self.url} answered a body that cannot be decoded: {exc}",
                 server=self.url,
             )
-        return ServerUnreachable(
-            f"cannot reach {self.url} ({what}): {exc or type(exc).__name__}", server=self.url
-        )
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.ConnectError) and reason == "All connection attempts failed":
+            # anyio's words for a refused connection: say what a user can check.
+            reason = "connection refused (is ComfyUI running, on this host and port?)"
+        return ServerUnreachable(f"cannot reach {self.url} ({what}): {reason}", server=self.url)
 
     def _check_redirect(self, method: str, path: str, response: httpx.Response) -> None:
         """Refuse a redirect that turned a POST into a GET: its body would be lost.

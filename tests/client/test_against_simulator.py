@@ -346,3 +346,14 @@ async def test_a_server_that_times_out_is_waited_for_until_give_up_after(sim) ->
         listener.cancel()
         sim.faults.clear()
     await connection.client.aclose()
+
+
+async def test_a_refused_connection_says_what_to_check() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with ComfyClient(f"http://127.0.0.1:{port}") as client:
+        with pytest.raises(ServerUnreachable, match=r"connection refused \(is ComfyUI running"):
+            await client.system_stats()
