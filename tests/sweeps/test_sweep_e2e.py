@@ -208,11 +208,8 @@ def _slow_sweep_spec(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("interrupt", [False, True])
-async def test_stop_withdraws_queued_prompts_and_keeps_paid_work(
-    tmp_path: Path, interrupt: bool
-) -> None:
-    spec = _slow_sweep_spec(tmp_path)
+async def _stopped_after_the_first_run(spec: Path, url: str, *, interrupt: bool):
+    """Run ``spec`` on ``url`` and stop it, as Ctrl-C does, once one run has finished."""
     started: list = []
     first_done = asyncio.Event()
 
@@ -220,13 +217,21 @@ async def test_stop_withdraws_queued_prompts_and_keeps_paid_work(
         if progress.done >= 1:
             first_done.set()
 
+    task = asyncio.create_task(
+        run_sweep(spec, servers=[url], on_progress=on_progress, on_start=started.append)
+    )
+    await asyncio.wait_for(first_done.wait(), 30)
+    await started[0].stop(interrupt_running=interrupt)
+    return await asyncio.wait_for(task, 30)
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+async def test_stop_withdraws_queued_prompts_and_keeps_paid_work(
+    tmp_path: Path, interrupt: bool
+) -> None:
+    spec = _slow_sweep_spec(tmp_path)
     async with fleet(1.0) as sims:
-        task = asyncio.create_task(
-            run_sweep(spec, servers=[sims[0].url], on_progress=on_progress, on_start=started.append)
-        )
-        await asyncio.wait_for(first_done.wait(), 30)
-        await started[0].stop(interrupt_running=interrupt)
-        result = await asyncio.wait_for(task, 30)
+        result = await _stopped_after_the_first_run(spec, sims[0].url, interrupt=interrupt)
         await sims[0].wait_idle()
         history = await _history_size(sims[0])
     df = load_report(result.out_dir)
@@ -610,20 +615,8 @@ async def test_the_spec_plots_are_drawn_when_the_sweep_ends(tmp_path: Path) -> N
 async def test_a_stopped_sweep_still_draws_what_ran(tmp_path: Path) -> None:
     spec = _slow_sweep_spec(tmp_path)
     spec.write_text(spec.read_text() + "plot: {x: Noise.seed, name: seeds}\n")
-    started: list = []
-    first_done = asyncio.Event()
-
-    def on_progress(progress) -> None:
-        if progress.done >= 1:
-            first_done.set()
-
     async with fleet(1.0) as sims:
-        task = asyncio.create_task(
-            run_sweep(spec, servers=[sims[0].url], on_progress=on_progress, on_start=started.append)
-        )
-        await asyncio.wait_for(first_done.wait(), 30)
-        await started[0].stop(interrupt_running=False)
-        result = await asyncio.wait_for(task, 30)
+        result = await _stopped_after_the_first_run(spec, sims[0].url, interrupt=False)
     assert result.progress.remaining > 0
     assert result.plots == (result.out_dir / "seeds.png",)
     with Image.open(result.plots[0]) as plot:

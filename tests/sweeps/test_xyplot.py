@@ -14,6 +14,31 @@ from sweeps.xyplot import parse_where, plan_xy_plot, render_xy_plot
 COLOURS = {"euler": (255, 0, 0), "dpmpp_2m": (0, 0, 255)}
 
 
+def _run(
+    out: Path,
+    index: int,
+    params: dict[str, object],
+    status: str = "success",
+    colour: tuple[int, int, int] | None = None,
+) -> RunRecord:
+    """A run record; with ``colour``, its one output is a solid image saved in ``out``."""
+    outputs: tuple[dict[str, object], ...] = ()
+    if colour is not None:
+        name = f"{index:05d}-9-img.png"
+        Image.new("RGB", (32, 32), colour).save(out / name)
+        output = {"node_id": "9", "filename": "img.png", "subfolder": "", "type": "output"}
+        outputs = ({**output, "path": name},)
+    return RunRecord(
+        run_id=f"r{index}",
+        run_index=index,
+        workflow="wf",
+        repeat=0,
+        params=params,
+        status=status,  # type: ignore[arg-type]
+        outputs=outputs,
+    )
+
+
 def _sweep(out: Path, rows: list[tuple[str, float, int, str]]) -> Path:
     """A report of runs (sampler, cfg, seed, status), each success with a solid image."""
     with ReportWriter(
@@ -21,34 +46,9 @@ def _sweep(out: Path, rows: list[tuple[str, float, int, str]]) -> Path:
     ) as report:
         report.metadata["comfyfleet.sweep"] = '"shootout"'
         for index, (sampler, cfg, seed, status) in enumerate(rows):
-            outputs: tuple[dict[str, object], ...] = ()
-            if status == "success":
-                name = f"{index:05d}-9-img.png"
-                Image.new("RGB", (32, 32), COLOURS[sampler]).save(out / name)
-                outputs = (
-                    {
-                        "node_id": "9",
-                        "filename": "img.png",
-                        "subfolder": "",
-                        "type": "output",
-                        "path": name,
-                    },
-                )
-            report.append(
-                RunRecord(
-                    run_id=f"r{index}",
-                    run_index=index,
-                    workflow="wf",
-                    repeat=0,
-                    params={
-                        "KSampler.sampler_name": sampler,
-                        "KSampler.cfg": cfg,
-                        "KSampler.seed": seed,
-                    },
-                    status=status,  # type: ignore[arg-type]
-                    outputs=outputs,
-                )
-            )
+            params = {"KSampler.sampler_name": sampler, "KSampler.cfg": cfg, "KSampler.seed": seed}
+            colour = COLOURS[sampler] if status == "success" else None
+            report.append(_run(out, index, params, status, colour))
     return out
 
 
@@ -176,26 +176,7 @@ def test_the_grid_command_writes_the_plot_beside_the_report(tmp_path: Path) -> N
 def test_runs_of_a_workflow_without_the_plotted_input_are_left_out(tmp_path: Path) -> None:
     out = _sweep(tmp_path, ROWS)
     with ReportWriter(out) as report:  # a second workflow's run: no KSampler at all
-        Image.new("RGB", (32, 32), (0, 255, 0)).save(out / "00009-4-noise.png")
-        report.append(
-            RunRecord(
-                run_id="other",
-                run_index=9,
-                workflow="model_free",
-                repeat=0,
-                params={"Noise.strength": 0.5},
-                status="success",
-                outputs=(
-                    {
-                        "node_id": "4",
-                        "filename": "noise.png",
-                        "subfolder": "",
-                        "type": "output",
-                        "path": "00009-4-noise.png",
-                    },
-                ),
-            )
-        )
+        report.append(_run(out, 9, {"Noise.strength": 0.5}, colour=(0, 255, 0)))
     plot = plan_xy_plot(out, x="KSampler.cfg", y="KSampler.sampler_name")
     assert plot.xs == (4.0, 7.0) and plot.ys == ("euler", "dpmpp_2m")
     assert all(cell.run_index != 9 for cell in plot.cells)
@@ -210,15 +191,7 @@ def test_a_zip_partner_is_not_named_twice(tmp_path: Path) -> None:
         for index, (cfg, positive, negative) in enumerate(
             [(4.0, "a cat", "blurry"), (4.0, "a dog", "lowres"), (7.0, "a cat", "blurry")]
         ):
-            report.append(
-                RunRecord(
-                    run_id=f"r{index}",
-                    run_index=index,
-                    workflow="wf",
-                    repeat=0,
-                    params={"cfg": cfg, "Positive.text": positive, "Negative.text": negative},
-                    status="failed",
-                )
-            )
+            params = {"cfg": cfg, "Positive.text": positive, "Negative.text": negative}
+            report.append(_run(tmp_path, index, params, "failed"))
     plot = plan_xy_plot(tmp_path, x="cfg")
     assert plot.varying == {"Positive.text": 2}  # Negative.text moves with it
