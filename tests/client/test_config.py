@@ -8,6 +8,7 @@ from aiohttp import web
 from sweeps.client import ComfyClient
 from sweeps.config import ServerConfig, expand_env
 from sweeps.errors import RequestRejected, SpecError
+from tests.client.servers import serving
 
 
 @pytest.mark.parametrize(
@@ -78,26 +79,15 @@ async def test_requests_go_below_the_prefix_with_the_headers() -> None:
             return web.json_response({"prompt_id": "p", "number": 1, "node_errors": {}})
         return web.json_response({"exec_info": {"queue_remaining": 3}})
 
-    app = web.Application()
-    app.router.add_route("*", "/comfy/prompt", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        server = ServerConfig(
-            f"http://127.0.0.1:{port}/comfy/", headers={"Authorization": "Bearer t"}
-        )
+    async with serving({"/comfy/prompt": answer}) as base:
+        server = ServerConfig(f"{base}/comfy/", headers={"Authorization": "Bearer t"})
         async with ComfyClient(server, client_id="me") as client:
             assert await client.queue_remaining() == 3
             assert (await client.queue_prompt({"1": {}})).prompt_id == "p"
-        async with ComfyClient(f"http://127.0.0.1:{port}/comfy") as anonymous:
+        async with ComfyClient(f"{base}/comfy") as anonymous:
             with pytest.raises(RequestRejected) as caught:
                 await anonymous.queue_remaining()
             assert caught.value.status == 401
-    finally:
-        await runner.cleanup()
     assert [r.path for r in seen] == ["/comfy/prompt"] * 3
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -29,6 +29,7 @@ from sweeps.errors import (
 )
 from sweeps.events import PreviewImage, SocketOpened, Status
 from sweeps.simulator import SimConfig, Simulator
+from tests.client.servers import Route, serving
 from tests.client.test_against_simulator import MODEL_FREE
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -248,28 +249,10 @@ async def test_download_under_api_and_bare(tmp_path) -> None:
 
 # -- the websocket ---------------------------------------------------------
 
-WsHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@asynccontextmanager
-async def serving(routes: dict[str, WsHandler]) -> AsyncIterator[str]:
-    app = web.Application()
-    for path, handler in routes.items():
-        app.router.add_route("*", path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
 
 def comfy_socket(
     *, sid: bool = True, frames: tuple[bytes, ...] = (), seen: list[web.Request] | None = None
-) -> WsHandler:
+) -> Route:
     """A /ws that greets like ComfyUI, optionally sends binary frames, then idles."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
