@@ -1,4 +1,5 @@
-"""The ``comfyfleet`` command: watch, sweep, plan, report, sim, demo.
+"""The ``comfyfleet`` command: watch, sweep, plan, report, grid, sim, demo, and the
+fleet one-liners (status, queue, history, interrupt, cancel, clear, free).
 
 Exit codes: 0 when everything asked for succeeded, 1 when some runs failed or
 a server failed us, 2 for bad input (spec, workflow, flags), caught before
@@ -19,6 +20,7 @@ from typing import Any, Literal, TypeVar
 import click
 
 from .errors import FleetError, SpecError
+from .fleet_commands import COMMANDS as FLEET_COMMANDS
 
 T = TypeVar("T")
 
@@ -408,6 +410,10 @@ def demo(count: int, headless: bool, out: Path | None, speed: float | None) -> N
     raise SystemExit(
         _run(lambda: run_demo(count=count, dashboard=interactive, out_dir=out, speed=speed))
     )
+
+
+for _command in FLEET_COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

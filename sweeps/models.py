@@ -380,6 +380,15 @@ class Device:
     def vram_used(self) -> int:
         return max(0, self.vram_total - self.vram_free)
 
+    @property
+    def label(self) -> str:
+        """The name a person reads: ``cuda:0 NVIDIA GeForce RTX 3060 : cudaMallocAsync``
+        is ``NVIDIA GeForce RTX 3060``."""
+        head = self.name.split(" : ", 1)[0]
+        if head.startswith(("cuda:", "xpu:", "mps")) and " " in head:
+            head = head.split(" ", 1)[1]
+        return head or self.type
+
 
 @dataclass(frozen=True)
 class SystemStats:

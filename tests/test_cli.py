@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from sweeps.simulator import SimConfig, Simulator
+from tests.cli import comfyfleet
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-async def comfyfleet(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sweeps.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def _spec(tmp_path: Path, grid: str) -> Path:

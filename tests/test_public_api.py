@@ -40,3 +40,21 @@ def test_help_is_cheap() -> None:
     assert "textual" not in loaded
     assert "polars" not in loaded
     assert "aiohttp" not in loaded
+    assert "httpx" not in loaded  # the fleet one-liners load the client when they run
+
+
+def test_the_product_is_importable_under_its_own_name() -> None:
+    import comfyfleet
+
+    assert comfyfleet.__all__ == sweeps.__all__
+    assert comfyfleet.load_report is sweeps.load_report
+    assert comfyfleet.ServerConfig("gpu1:8188").url == "http://gpu1:8188"
+
+
+def test_python_dash_m_comfyfleet_is_the_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "comfyfleet", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: comfyfleet ")
+    assert "status" in result.stdout and "sweep" in result.stdout

@@ -14,7 +14,7 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = _run(sys.executable, "-m", "ruff", "check", "sweeps", "tui", "tests")
+    result = _run(sys.executable, "-m", "ruff", "check", "comfyfleet", "sweeps", "tui", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
