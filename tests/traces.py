@@ -1,27 +1,27 @@
-"""The recorded ComfyUI 0.8.0 exchanges, loaded as typed values for tests.
+"""The recorded exchanges with real ComfyUI servers, loaded as typed values for tests.
 
-The traces live beside the repository (``../shared/comfyui-0.8.0-traces``), as CI
-clones them; ``COMFYFLEET_TRACES`` points elsewhere. Both the simulator's
-conformance tests and the client's tests read them through this module, so the
-trace format is parsed once.
+The recordings travel with the code, in ``tests/data/traces/<version>/`` (one folder
+per ComfyUI version recorded; each has a README), so a clone alone passes its tests.
+Both the simulator's conformance tests and the client's tests read them through this
+module, so the trace format is parsed once.
 
 Example::
 
-    trace = load_trace("run_basic_then_cached")
-    trace.ws_types("A")[:2]           # ["status", "status"]
-    trace.http("POST", "/prompt")[0].status
+    trace = load_trace("run_basic_then_cached")            # 0.8.0
+    trace.ws_types("A")[:2]                                 # ["status", "status"]
+    load_trace("queue_ops", "0.33.0").http("POST", "/prompt")[0].status
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "VERSIONS",
     "HttpExchange",
     "Trace",
     "TraceEvent",
@@ -31,12 +31,17 @@ __all__ = [
 ]
 
 
-def traces_dir() -> Path:
-    """Where the traces are: ``$COMFYFLEET_TRACES``, else ``shared/`` beside the repo."""
-    override = os.environ.get("COMFYFLEET_TRACES")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "comfyui-0.8.0-traces"
+_ROOT = Path(__file__).resolve().parent / "data" / "traces"
+
+#: The ComfyUI versions recorded, oldest first.
+VERSIONS = ("0.8.0", "0.33.0")
+
+
+def traces_dir(version: str = "0.8.0") -> Path:
+    """The folder of one version's recordings, inside the repository."""
+    if version not in VERSIONS:
+        raise ValueError(f"no recording of ComfyUI {version!r}; recorded: {', '.join(VERSIONS)}")
+    return _ROOT / version
 
 
 @dataclass(frozen=True)
@@ -148,11 +153,15 @@ def _load(path: Path) -> Trace:
     return Trace(raw["scenario"], raw.get("note", ""), events)
 
 
-def load_trace(name: str) -> Trace:
+def load_trace(name: str, version: str = "0.8.0") -> Trace:
     """Load one scenario by name (without ``.json``); cached, so tests may call it freely."""
-    return _load(traces_dir() / f"{name}.json")
+    return _load(traces_dir(version) / f"{name}.json")
 
 
-def trace_names() -> list[str]:
-    """Every recorded scenario (``object_info.json`` is data, not a scenario)."""
-    return sorted(p.stem for p in traces_dir().glob("*.json") if p.name != "object_info.json")
+#: Files in a recording folder that are data, not scenarios.
+_DATA_FILES = {"object_info.json", "api_jobs_sample.json"}
+
+
+def trace_names(version: str = "0.8.0") -> list[str]:
+    """Every recorded scenario of one version."""
+    return sorted(p.stem for p in traces_dir(version).glob("*.json") if p.name not in _DATA_FILES)
