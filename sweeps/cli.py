@@ -241,19 +241,51 @@ async def _headless_sweep(
     type=click.IntRange(min=0),
     help="How many failures to list.",
 )
-def report(out: Path, failures: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON, for scripts.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the timeline here (.png, .pdf, .svg): a lane per server, a bar per run.",
+)
+def report(out: Path, failures: int, as_json: bool, plot: Path | None) -> None:
     """Summarize a sweep's OUT directory (or report.parquet): outcomes per server and
     per swept value, the slowest nodes, the first failures."""
-    from rich.console import Console
-
-    from .console import print_summary
     from .summary import summarize
 
     target = out / "report.parquet" if out.is_dir() else out
     if not target.is_file():
         _err(f"error: {target} not found: give a sweep's output directory or its report.parquet")
         raise SystemExit(2)
-    print_summary(Console(), summarize(target, max_failures=failures))
+    summary = summarize(target, max_failures=failures)
+    if plot is not None:
+        _draw_timeline(target, plot)
+    if as_json:
+        import json
+
+        # default=str: swept values can be dates or decimals the report kept typed.
+        click.echo(json.dumps(summary.to_json(), indent=2, default=str))
+        return
+    from rich.console import Console
+
+    from .console import print_summary
+
+    print_summary(Console(), summary)
+
+
+def _draw_timeline(report: Path, dest: Path) -> None:
+    from .timeline import plan_timeline, render_timeline
+
+    try:
+        timeline = plan_timeline(report)
+        render_timeline(timeline, dest)
+    except SpecError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(2) from None
+    except (OSError, ValueError) as exc:  # matplotlib: an unknown suffix is a ValueError
+        _err(f"error: cannot write {dest}: {exc}")
+        raise SystemExit(2) from None
+    busy = ", ".join(f"{lane} {timeline.busy(lane):.0%}" for lane in timeline.lanes)
+    click.echo(f"timeline: {dest} (busy: {busy})", err=True)
 
 
 @main.command()

@@ -7,7 +7,7 @@ nodes cost the most, and the first failures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,30 @@ class Summary:
     """(class_type, mean seconds when executed, times executed), slowest first."""
     failures: list[tuple[int, str, str, str | None]]
     """(run_index, error_type, first line of the message, node)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Every figure under a name, for ``comfyfleet report --json`` and ``jq``."""
+        return {
+            "name": self.name,
+            "runs": self.runs,
+            "by_status": self.by_status,
+            "servers": [
+                {"server": server, "runs": runs, "failed": failed, "mean_exec_s": mean}
+                for server, runs, failed, mean in self.servers
+            ],
+            "by_address": {
+                address: [asdict(stats) for stats in values]
+                for address, values in self.by_address.items()
+            },
+            "slowest_nodes": [
+                {"class_type": class_type, "mean_s": mean, "executed": count}
+                for class_type, mean, count in self.slowest_nodes
+            ],
+            "failures": [
+                {"run_index": index, "error_type": kind, "message": message, "node": node}
+                for index, kind, message, node in self.failures
+            ],
+        }
 
 
 def _failed() -> pl.Expr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,11 @@ async def test_plan_then_sweep_then_report(tmp_path: Path, sim: Simulator) -> No
     assert err.endswith("\n")  # the progress display ends its line, even in a log file
     code, out, _ = await comfyfleet("report", str(tmp_path / "out"))
     assert code == 0 and "cli: 3 runs (3 success)" in out
+    code, out, _ = await comfyfleet("report", str(tmp_path / "out"), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["name"] == "cli" and summary["by_status"] == {"success": 3}
+    assert [s["runs"] for s in summary["servers"]] == [3]
+    assert [v["value"] for v in summary["by_address"]["Noise.seed"]] == [1, 2, 3]
 
 
 async def test_failed_runs_exit_1(tmp_path: Path, sim: Simulator) -> None:
