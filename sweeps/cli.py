@@ -292,6 +292,7 @@ def _draw_timeline(report: Path, dest: Path) -> None:
 @click.argument("out", type=click.Path(exists=True, path_type=Path))
 @click.option("-x", "x", required=True, help="The swept address across (one column per value).")
 @click.option("-y", "y", help="The swept address down (one row per value).")
+@click.option("-z", "z", help="A third swept address: one X/Y grid per value, stacked.")
 @click.option(
     "--where",
     "where",
@@ -313,23 +314,56 @@ def _draw_timeline(report: Path, dest: Path) -> None:
     help="Cell size in pixels.",
 )
 def grid(
-    out: Path, x: str, y: str | None, where: Sequence[str], output: Path | None, cell: int
+    out: Path,
+    x: str,
+    y: str | None,
+    z: str | None,
+    where: Sequence[str],
+    output: Path | None,
+    cell: int,
 ) -> None:
-    """Draw the X/Y plot of a sweep's images: one value of X per column, of Y per row."""
+    """Draw the X/Y plot of a sweep's images: one value of X per column, of Y per row
+    (and with -z, one such grid per value of Z, one above the other)."""
     from .spec_plots import default_plot_file
-    from .xyplot import parse_where, plan_xy_plot, render_xy_plot
+    from .xyplot import XYPlot, parse_where, plan_xy_plot, plan_xyz_plot, render_xy_plot
 
     try:
-        plot = plan_xy_plot(out, x=x, y=y, where=parse_where(where))
+        filters = parse_where(where)
+        pages: tuple[XYPlot, ...]
+        if z is None:
+            pages = (plan_xy_plot(out, x=x, y=y, where=filters),)
+        else:
+            pages = plan_xyz_plot(out, x=x, y=y, z=z, where=filters)
     except SpecError as exc:
         _err(f"error: {exc}")
         raise SystemExit(2) from None
-    for warning in plot.warnings():
+    for warning in dict.fromkeys(w for page in pages for w in page.warnings()):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     folder = out if out.is_dir() else out.parent
-    dest = render_xy_plot(plot, output or folder / default_plot_file(x, y), cell_px=cell)
-    shown = sum(c.image is not None for c in plot.cells)
-    click.echo(f"{dest}: {shown} of {len(plot.cells)} cells have an image")
+    dest = render_xy_plot(pages, output or folder / default_plot_file(x, y, z), cell_px=cell)
+    cells = [c for page in pages for c in page.cells]
+    shown = sum(c.image is not None for c in cells)
+    click.echo(f"{dest}: {shown} of {len(cells)} cells have an image")
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The page to write (default: OUT/index.html).",
+)
+def sheet(out: Path, output: Path | None) -> None:
+    """Write the contact sheet of a sweep: every run on one HTML page, its image beside
+    the values it swept and how it ended, with a filter box."""
+    from .contact_sheet import write_contact_sheet
+
+    target = out / "report.parquet" if out.is_dir() else out
+    if not target.is_file():
+        _err(f"error: {target} not found: give a sweep's output directory or its report.parquet")
+        raise SystemExit(2)
+    click.echo(write_contact_sheet(target, output))
 
 
 @main.command()

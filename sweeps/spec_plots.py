@@ -59,9 +59,11 @@ def safe_file_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
-def default_plot_file(x: str, y: str | None) -> str:
-    """``xy-X-Y.png``: where ``comfyfleet grid`` and a spec's unnamed plot both write."""
-    return safe_file_name("xy-" + "-".join(a for a in (x, y) if a) + ".png")
+def default_plot_file(x: str, y: str | None, z: str | None = None) -> str:
+    """``xy-X-Y.png`` (``xyz-X-Y-Z.png`` with a Z axis): where ``comfyfleet grid`` and a
+    spec's unnamed plot both write."""
+    prefix = "xy-" if z is None else "xyz-"
+    return safe_file_name(prefix + "-".join(a for a in (x, y, z) if a) + ".png")
 
 
 class PlotReader:

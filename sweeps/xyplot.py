@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import polars as pl
 from .errors import SpecError
 from .report import REPORT_NAME, load_report, report_metadata
 
-__all__ = ["Cell", "XYPlot", "parse_where", "plan_xy_plot", "render_xy_plot"]
+__all__ = ["Cell", "XYPlot", "parse_where", "plan_xy_plot", "plan_xyz_plot", "render_xy_plot"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
 _FIXED_FIRST = "run_id"
@@ -35,7 +35,9 @@ class Cell:
     image: Path | None
     run_index: int | None
     note: str = ""
-    """Shown instead of an image: ``failed``, ``no image``, ``no run``."""
+    """Shown instead of an image: ``failed``, ``no image``, ``no run``, with the error type."""
+    status: str | None = None
+    """How the cell's run ended; None when no run fits the cell."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class XYPlot:
     varying: Mapping[str, int]
     """Other swept addresses that still vary within a cell, with their value counts:
     each cell shows its first run, and ``--where`` chooses another."""
+    where: Mapping[str, Any] = field(default_factory=dict)
+    """The filter the runs passed, shown in the heading so a plot says what it holds."""
+
+    @property
+    def heading(self) -> str:
+        axes = self.x + (f" \u00d7 {self.y}" if self.y else "")
+        where = ", ".join(f"{k} = {_label(v)}" for k, v in self.where.items())
+        return f"{self.title}: {axes}" + (f" (where {where})" if where else "")
 
     def warnings(self) -> list[str]:
         return [
@@ -78,61 +88,144 @@ def plan_xy_plot(
     """Choose the image for every (x, y) cell of the report in ``path`` (an output
     directory or its Parquet file). Numeric axes ascend; others keep the spec's order.
     """
-    report_file = Path(path)
-    out_dir = report_file.parent if report_file.suffix == ".parquet" else report_file
-    if not (out_dir / REPORT_NAME).exists() and not report_file.is_file():
-        raise SpecError(f"{out_dir}: no {REPORT_NAME} here; pass a sweep's output directory")
-    df = load_report(path).sort("run_index")
-    params = df.columns[: df.columns.index(_FIXED_FIRST)]
-    for address in (x, y) if y is not None else (x,):
-        _check_address(address, params, report_file)
-    if y == x:
-        raise SpecError(f"--x and --y are both {x}: choose two different addresses")
-    for address, value in (where or {}).items():
-        _check_address(address, params, report_file)
-        df = df.filter(pl.col(address) == _typed(df[address], value, address))
-    if df.is_empty():
-        raise SpecError(f"no run of {report_file} matches --where {_where_text(where)}")
-    # A run with no value on an axis ran a workflow without that input: not part of the plot.
-    axes = [x] if y is None else [x, y]
-    df = df.filter(pl.all_horizontal(pl.col(a).is_not_null() for a in axes))
-    if df.is_empty():
-        raise SpecError(f"no run of {report_file} has a value for {' and '.join(axes)}")
-    xs = _axis(df[x])
-    ys = _axis(df[y]) if y is not None else (None,)
-    cells = tuple(_cell(df, x, xv, y, yv, out_dir) for yv in ys for xv in xs)
-    fixed = {x, y, *(where or {})}
-    varying: dict[str, int] = {}
-    for address in params:
-        if address in fixed or (count := _within_cell(df, address, *axes)) <= 1:
-            continue
-        # A zip partner (Negative.text beside Positive.text) varies in step with an
-        # address already named: choosing that one chooses this one too.
-        if not any(_in_step(df, address, named, axes) for named in varying):
-            varying[address] = count
-    name = report_metadata(path).get("sweep")
-    return XYPlot(
-        title=name if isinstance(name, str) else out_dir.name,
-        x=x,
-        y=y,
-        xs=xs,
-        ys=ys,
-        cells=cells,
-        varying=varying,
+    report = _Report.open(path, x, y, where)
+    df = report.plotted(x, y)
+    return report.plot(df, x, y, where or {}, _axis(df[x]), _axis(df[y]) if y else (None,))
+
+
+def plan_xyz_plot(
+    path: str | Path,
+    *,
+    x: str,
+    y: str | None = None,
+    z: str,
+    where: Mapping[str, Any] | None = None,
+) -> tuple[XYPlot, ...]:
+    """One X/Y plot per value of ``z``: the facets of an X/Y/Z plot. Every facet has
+    the same columns and rows, so they line up when stacked; a value whose runs
+    all lack X or Y has no facet."""
+    if z in (x, y):
+        raise SpecError(f"--z is {z}, which is already an axis: choose a third address")
+    report = _Report.open(path, x, y, where, z)
+    df = report.plotted(x, y, z)
+    xs, ys = _axis(df[x]), _axis(df[y]) if y else (None,)
+    return tuple(
+        report.plot(df.filter(pl.col(z) == value), x, y, {**(where or {}), z: value}, xs, ys)
+        for value in _axis(df[z])
     )
 
 
-def render_xy_plot(plot: XYPlot, dest: Path, *, cell_px: int = 256, dpi: int = 100) -> Path:
-    """Draw ``plot`` into ``dest``; its suffix picks the format (.png, .jpg, .pdf, .svg)."""
+@dataclass(frozen=True)
+class _Report:
+    """A report's runs, filtered by ``--where``, with what a plot needs to know of it."""
+
+    df: pl.DataFrame
+    params: Sequence[str]
+    file: Path
+    out_dir: Path
+    title: str
+
+    @classmethod
+    def open(
+        cls, path: str | Path, x: str, y: str | None, where: Mapping[str, Any] | None, *more: str
+    ) -> _Report:
+        report_file = Path(path)
+        out_dir = report_file.parent if report_file.suffix == ".parquet" else report_file
+        if not (out_dir / REPORT_NAME).exists() and not report_file.is_file():
+            raise SpecError(f"{out_dir}: no {REPORT_NAME} here; pass a sweep's output directory")
+        df = load_report(path).sort("run_index")
+        params = df.columns[: df.columns.index(_FIXED_FIRST)]
+        for address in (x, *([y] if y is not None else []), *more):
+            _check_address(address, params, report_file)
+        if y == x:
+            raise SpecError(f"--x and --y are both {x}: choose two different addresses")
+        for address, value in (where or {}).items():
+            _check_address(address, params, report_file)
+            df = df.filter(pl.col(address) == _typed(df[address], value, address))
+        if df.is_empty():
+            raise SpecError(f"no run of {report_file} matches --where {_where_text(where)}")
+        name = report_metadata(path).get("sweep")
+        title = name if isinstance(name, str) else out_dir.name
+        return cls(df, params, report_file, out_dir, title)
+
+    def plotted(self, *axes: str | None) -> pl.DataFrame:
+        """The runs with a value on every axis: a run without one ran a workflow
+        without that input, and is not part of the plot."""
+        named = [a for a in axes if a is not None]
+        df = self.df.filter(pl.all_horizontal(pl.col(a).is_not_null() for a in named))
+        if df.is_empty():
+            raise SpecError(f"no run of {self.file} has a value for {' and '.join(named)}")
+        return df
+
+    def plot(
+        self,
+        df: pl.DataFrame,
+        x: str,
+        y: str | None,
+        where: Mapping[str, Any],
+        xs: tuple[Any, ...],
+        ys: tuple[Any, ...],
+    ) -> XYPlot:
+        axes = [x] if y is None else [x, y]
+        cells = tuple(_cell(df, x, xv, y, yv, self.out_dir) for yv in ys for xv in xs)
+        fixed = {x, y, *where}
+        varying: dict[str, int] = {}
+        for address in self.params:
+            if address in fixed or (count := _within_cell(df, address, *axes)) <= 1:
+                continue
+            # A zip partner (Negative.text beside Positive.text) varies in step with an
+            # address already named: choosing that one chooses this one too.
+            if not any(_in_step(df, address, named, axes) for named in varying):
+                varying[address] = count
+        return XYPlot(self.title, x, y, xs, ys, cells, varying, dict(where))
+
+
+CELL_COLOURS = {None: "#eeeeee", "success": "#eeeeee", "rejected": "#e6e6e6"}
+"""Backgrounds of cells without an image; a run that failed or was interrupted is red."""
+FAILED_COLOUR = "#f4c7c3"
+
+
+def render_xy_plot(
+    plot: XYPlot | Sequence[XYPlot], dest: Path, *, cell_px: int = 256, dpi: int = 100
+) -> Path:
+    """Draw ``plot`` into ``dest``; its suffix picks the format (.png, .jpg, .pdf, .svg).
+
+    Several plots (the pages of :func:`plan_xyz_plot`) are drawn one above the other,
+    each under its own heading, as the facets of one image.
+    """
     # Figure, not pyplot: no global state, no GUI backend, safe inside a notebook.
     from matplotlib.figure import Figure
+
+    pages = [plot] if isinstance(plot, XYPlot) else list(plot)
+    columns = max(len(p.xs) for p in pages)
+    rows = [len(p.ys) for p in pages]
+    cell_in = cell_px / dpi
+    heading_in = 0.6
+    figure = Figure(
+        figsize=(columns * cell_in, sum(rows) * cell_in + heading_in * len(pages)), dpi=dpi
+    )
+    panels: list[Any] = [figure]
+    if len(pages) > 1:
+        ratios = [r * cell_in + heading_in for r in rows]
+        # A column of subfigures: an array of them (typed loosely by matplotlib).
+        column: Any = figure.subfigures(len(pages), 1, height_ratios=ratios)
+        panels = list(column)
+    for panel, page in zip(panels, pages, strict=True):
+        _draw_page(panel, page, cell_px)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A tight box grows the canvas to hold the labels, however long they are.
+    figure.savefig(dest, bbox_inches="tight", pad_inches=0.15)
+    return dest
+
+
+def _draw_page(panel: Any, plot: XYPlot, cell_px: int) -> None:
     from mpl_toolkits.axes_grid1 import ImageGrid  # type: ignore[import-untyped]
     from PIL import Image
 
     columns, rows = len(plot.xs), len(plot.ys)
-    cell_in = cell_px / dpi
-    figure = Figure(figsize=(columns * cell_in, rows * cell_in), dpi=dpi)
-    grid = ImageGrid(figure, 111, nrows_ncols=(rows, columns), axes_pad=0.04, share_all=False)
+    grid = ImageGrid(panel, 111, nrows_ncols=(rows, columns), axes_pad=0.04, share_all=False)
+    x_name = axis_label(plot, plot.x)
+    y_name = axis_label(plot, plot.y) if plot.y is not None else ""
     for index, (axes, cell) in enumerate(zip(grid, plot.cells, strict=True)):
         axes.set_xticks([])
         axes.set_yticks([])
@@ -142,16 +235,17 @@ def render_xy_plot(plot: XYPlot, dest: Path, *, cell_px: int = 256, dpi: int = 1
                 axes.imshow(image.convert("RGB"))
         else:
             axes.text(0.5, 0.5, cell.note, ha="center", va="center", transform=axes.transAxes)
-            axes.set_facecolor("#eeeeee")
+            axes.set_facecolor(CELL_COLOURS.get(cell.status, FAILED_COLOUR))
         row, column = divmod(index, columns)
         if row == 0:
-            axes.set_title(_label(cell.x), fontsize=9)
+            axes.set_title(f"{x_name}: {_label(cell.x)}", fontsize=9)
         if column == 0 and plot.y is not None:
-            axes.set_ylabel(_label(cell.y), fontsize=9, rotation=0, ha="right", va="center")
-    heading = f"{plot.title}: {plot.x}" + (f" \u00d7 {plot.y}" if plot.y else "")
+            axes.set_ylabel(
+                f"{y_name}: {_label(cell.y)}", fontsize=9, rotation=0, ha="right", va="center"
+            )
     # Just above the column titles of the first cell, whatever the figure's size.
     grid[0].annotate(
-        heading,
+        plot.heading,
         xy=(0, 1),
         xycoords="axes fraction",
         xytext=(0, 24),
@@ -159,10 +253,14 @@ def render_xy_plot(plot: XYPlot, dest: Path, *, cell_px: int = 256, dpi: int = 1
         fontsize=11,
         va="bottom",
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A tight box grows the canvas to hold the labels, however long they are.
-    figure.savefig(dest, bbox_inches="tight", pad_inches=0.15)
-    return dest
+
+
+def axis_label(plot: XYPlot, address: str) -> str:
+    """``KSampler.cfg`` reads as ``cfg``, as A1111's plots say "CFG Scale"; the whole
+    address stays when another address of the plot ends in the same input name."""
+    short = address.rpartition(".")[2]
+    named = [a for a in (plot.x, plot.y, *plot.where) if a is not None and a != address]
+    return address if any(a.rpartition(".")[2] == short for a in named) else short
 
 
 def _check_address(address: str, params: Sequence[str], report: Path) -> None:
@@ -216,10 +314,13 @@ def _cell(df: pl.DataFrame, x: str, xv: Any, y: str | None, yv: Any, out_dir: Pa
             path = output.get("path")
             if path and Path(path).suffix.lower() in IMAGE_SUFFIXES:
                 if (out_dir / path).is_file():
-                    return Cell(xv, yv, out_dir / path, run["run_index"])
+                    return Cell(xv, yv, out_dir / path, run["run_index"], status="success")
     first = runs.row(0, named=True)
-    note = first["status"] if first["status"] != "success" else "no image"
-    return Cell(xv, yv, None, first["run_index"], note)
+    status = first["status"]
+    note = "no image" if status == "success" else status
+    if status != "success" and first.get("error_type"):
+        note += f"\n{first['error_type']}"
+    return Cell(xv, yv, None, first["run_index"], note, status)
 
 
 def _eq(address: str, value: Any) -> pl.Expr:

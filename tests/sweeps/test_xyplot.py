@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 from sweeps.errors import SpecError
 from sweeps.report import ReportWriter, RunRecord
-from sweeps.xyplot import parse_where, plan_xy_plot, render_xy_plot
+from sweeps.xyplot import axis_label, parse_where, plan_xy_plot, plan_xyz_plot, render_xy_plot
 
 COLOURS = {"euler": (255, 0, 0), "dpmpp_2m": (0, 0, 255)}
 
@@ -195,3 +196,54 @@ def test_a_zip_partner_is_not_named_twice(tmp_path: Path) -> None:
             report.append(_run(tmp_path, index, params, "failed"))
     plot = plan_xy_plot(tmp_path, x="cfg")
     assert plot.varying == {"Positive.text": 2}  # Negative.text moves with it
+
+
+def test_labels_name_their_axis_and_the_heading_its_filter(tmp_path: Path) -> None:
+    out = _sweep(tmp_path, ROWS)
+    plot = plan_xy_plot(
+        out, x="KSampler.cfg", y="KSampler.sampler_name", where={"KSampler.seed": "2"}
+    )
+    assert axis_label(plot, "KSampler.cfg") == "cfg"
+    assert plot.heading == (
+        "shootout: KSampler.cfg \u00d7 KSampler.sampler_name (where KSampler.seed = 2)"
+    )
+    zipped = replace(plot, x="Positive.text", y="Negative.text", where={})
+    assert axis_label(zipped, "Positive.text") == "Positive.text"  # "text" would be ambiguous
+
+
+def test_a_failed_cell_says_how_it_failed(tmp_path: Path) -> None:
+    with ReportWriter(tmp_path) as report:
+        record = _run(tmp_path, 0, {"cfg": 4.0}, "failed")
+        report.append(replace(record, error_type="OutOfMemoryError"))
+    [cell] = plan_xy_plot(tmp_path, x="cfg").cells
+    assert cell.status == "failed" and cell.note == "failed\nOutOfMemoryError"
+
+
+def test_a_z_axis_gives_one_grid_per_value_stacked_in_one_image(tmp_path: Path) -> None:
+    out = _sweep(tmp_path / "out", ROWS)
+    pages = plan_xyz_plot(out, x="KSampler.sampler_name", y="KSampler.cfg", z="KSampler.seed")
+    assert [p.where for p in pages] == [{"KSampler.seed": 1}, {"KSampler.seed": 2}]
+    first, second = ({(c.x, c.y): c.run_index for c in p.cells} for p in pages)
+    assert first[("euler", 4.0)] == 1 and second[("euler", 4.0)] == 4
+    assert second[("dpmpp_2m", 7.0)] is None  # seed 2 never ran dpmpp_2m
+    one = render_xy_plot(pages[0], tmp_path / "one.png", cell_px=48)
+    both = render_xy_plot(pages, tmp_path / "both.png", cell_px=48)
+    with Image.open(one) as small, Image.open(both) as tall:
+        assert tall.height > 1.5 * small.height
+    with pytest.raises(SpecError, match="already an axis"):
+        plan_xyz_plot(out, x="KSampler.cfg", z="KSampler.cfg")
+    with pytest.raises(SpecError, match="matches --where KSampler.seed=9"):
+        plan_xyz_plot(out, x="KSampler.cfg", z="KSampler.sampler_name", where={"KSampler.seed": 9})
+
+
+def test_the_grid_command_takes_a_z_axis(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sweeps.cli import main
+
+    out = _sweep(tmp_path / "out", ROWS)
+    args = ["grid", str(out), "-x", "KSampler.cfg", "-y", "KSampler.sampler_name"]
+    result = CliRunner().invoke(main, [*args, "-z", "KSampler.seed"])
+    assert result.exit_code == 0, result.output
+    written = out / "xyz-KSampler.cfg-KSampler.sampler_name-KSampler.seed.png"
+    assert f"{written}: 4 of 8 cells have an image" in result.stdout
