@@ -28,12 +28,20 @@ class Timeouts:
     bounds one whole file from /view, which can be large (a server trickling
     bytes would otherwise never end); ``ws_idle`` is how long the websocket may
     stay silent before we ping it. None disables a deadline.
+
+    ``silence`` is how long a server waited on may send nothing at all, no event
+    and no HTTP answer, before its runs move elsewhere: a frozen process (SIGSTOP,
+    a hung event loop) keeps its sockets open and answers nothing. While the
+    websocket is silent, /history is asked every ``silence / 2`` seconds, each
+    question given ``probe`` seconds; a slow answer is no answer.
     """
 
     connect: float | None = 5.0
     read: float | None = 30.0
     download: float | None = 300.0
     ws_idle: float | None = 20.0
+    probe: float = 5.0
+    silence: float = 20.0
 
 
 @dataclass(frozen=True)
