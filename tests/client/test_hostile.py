@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from sweeps.downloads import download_outputs
 from sweeps.errors import ProtocolError, ServerTimeout, ServerUnreachable
 from sweeps.models import HistoryEntry, OutputFile
 from sweeps.simulator import Simulator
+from sweeps.tracking import PromptTracker
 from tests.client.servers import serving
 from tests.client.test_against_simulator import MODEL_FREE
 
@@ -93,39 +96,43 @@ async def test_a_file_within_the_cap_downloads_whole(tmp_path: Path) -> None:
     assert path.stat().st_size == 64 * 1024
 
 
+@asynccontextmanager
+async def stalled_prompt(
+    sim: Simulator, timeouts: Timeouts
+) -> AsyncIterator[tuple[ServerConnection, PromptTracker]]:
+    """A listening connection and a prompt queued on ``sim`` whose worker is stalled."""
+    sim.faults.stall_worker = True
+    connection = ServerConnection(ServerConfig(sim.url, timeouts=timeouts), poll_interval=0.05)
+    try:
+        async with asyncio.TaskGroup() as group:
+            listener = group.create_task(connection.listen())
+            await asyncio.wait_for(connection.connected.wait(), 5)
+            yield connection, (await connection.submit(MODEL_FREE))[1]
+            listener.cancel()
+    finally:
+        sim.faults.clear()
+        await connection.client.aclose()
+
+
 async def test_a_server_whose_http_hangs_while_its_socket_stays_open_is_given_up(
     sim: Simulator,
 ) -> None:
     """SIGSTOP-like: the socket stays up (silent), every request is accepted, none answered."""
-    server = ServerConfig(sim.url, timeouts=Timeouts(read=30.0, probe=0.2, silence=1.0))
-    connection = ServerConnection(server, poll_interval=0.05)
     loop = asyncio.get_running_loop()
-    async with asyncio.TaskGroup() as group:
-        listener = group.create_task(connection.listen())
-        await asyncio.wait_for(connection.connected.wait(), 5)
-        sim.faults.stall_worker = True
-        _, tracker = await connection.submit(MODEL_FREE)
+    timeouts = Timeouts(read=30.0, probe=0.2, silence=1.0)
+    async with stalled_prompt(sim, timeouts) as (connection, tracker):
         sim.faults.hang_http = True
         started = loop.time()
         with pytest.raises(ServerUnreachable, match=r"nothing for 1s") as caught:
             await asyncio.wait_for(connection.wait(tracker), 20)
         assert loop.time() - started < 10  # not the 30 s read timeout, let alone forever
         assert connection.connected.is_set()  # the socket never said a word about it
-        listener.cancel()
-        sim.faults.clear()
-    await connection.client.aclose()
     assert "websocket open" in str(caught.value)
 
 
 async def test_a_busy_server_that_answers_http_is_not_given_up(sim: Simulator) -> None:
     """Silence on the socket alone (a long node without progress) is not a hang."""
-    server = ServerConfig(sim.url, timeouts=Timeouts(probe=0.5, silence=0.3))
-    connection = ServerConnection(server, poll_interval=0.05)
-    async with asyncio.TaskGroup() as group:
-        listener = group.create_task(connection.listen())
-        await asyncio.wait_for(connection.connected.wait(), 5)
-        sim.faults.stall_worker = True
-        _, tracker = await connection.submit(MODEL_FREE)
+    async with stalled_prompt(sim, Timeouts(probe=0.5, silence=0.3)) as (connection, tracker):
         answers: asyncio.Queue[object] = asyncio.Queue()
         ask = connection.client.get_history_entry
 
@@ -135,12 +142,10 @@ async def test_a_busy_server_that_answers_http_is_not_given_up(sim: Simulator) -
             return entry
 
         connection.client.get_history_entry = counted  # type: ignore[method-assign]
-        waiting = group.create_task(connection.wait(tracker))
+        waiting = asyncio.ensure_future(connection.wait(tracker))
         for _ in range(4):  # several silences longer than the limit, each answered by HTTP
             assert await asyncio.wait_for(answers.get(), 10) is None
         assert not waiting.done()
         sim.faults.stall_worker = False
         outcome = await asyncio.wait_for(waiting, 10)
-        listener.cancel()
-    await connection.client.aclose()
     assert outcome.status == "success"
