@@ -19,6 +19,7 @@ __all__ = [
     "ComfyClient",
     "FleetError",
     "Grid",
+    "Limits",
     "PromptOutcome",
     "PromptRejected",
     "ProtocolError",
@@ -51,6 +52,7 @@ _HOMES = {
     "ComfyClient": "client",
     "FleetError": "errors",
     "Grid": "grid",
+    "Limits": "config",
     "PromptOutcome": "tracking",
     "PromptRejected": "errors",
     "ProtocolError": "errors",
@@ -80,7 +82,7 @@ _HOMES = {
 
 if TYPE_CHECKING:
     from .client import ComfyClient
-    from .config import ServerConfig, Timeouts
+    from .config import Limits, ServerConfig, Timeouts
     from .connection import ServerConnection
     from .errors import (
         ClientClosed,

@@ -12,6 +12,7 @@ failure is one of :mod:`sweeps.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import html
@@ -499,30 +500,65 @@ class ComfyClient:
     async def _stream_to(
         self, path: str, file: OutputFile, partial: Path, *, may_retry: bool
     ) -> bool:
-        """GET ``path`` into ``partial``. True for a 404 worth retrying bare; else raises."""
+        """GET ``path`` into ``partial``. True for a 404 worth retrying bare; else raises.
+
+        httpx's timeouts bound each read, so a server trickling bytes would never
+        end: ``timeouts.download`` bounds the whole file, ``limits.max_download_bytes``
+        its size.
+        """
         url = self.server.http_url(path, self._view_params(file))
-        timeout = httpx.Timeout(self.server.timeouts.download, connect=self.server.timeouts.connect)
+        t = self.server.timeouts
         try:
-            async with self._http.stream(
-                "GET", url, timeout=timeout, headers=self.server.headers, follow_redirects=True
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    if response.status_code == 404 and may_retry:
-                        return True
-                    self._raise_for_status("GET", path, response)
-                with partial.open("wb") as out:
-                    async for chunk in response.aiter_bytes():
-                        out.write(chunk)
+            async with asyncio.timeout(t.download):
+                async with self._http.stream(
+                    "GET",
+                    url,
+                    timeout=httpx.Timeout(t.read, connect=t.connect),
+                    headers=self.server.headers,
+                    follow_redirects=True,
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        if response.status_code == 404 and may_retry:
+                            return True
+                        self._raise_for_status("GET", path, response)
+                    await self._save_body(response, file, partial)
+        except TimeoutError as exc:
+            raise ServerTimeout(
+                f"downloading {file.filename} from {self.url} did not finish within "
+                f"{t.download}s (timeouts.download)",
+                server=self.url,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise ServerTimeout(
-                f"downloading {file.filename} from {self.url} timed out "
-                f"(download {self.server.timeouts.download}s)",
+                f"downloading {file.filename} from {self.url} stalled: no data for "
+                f"{t.read}s (timeouts.read)",
                 server=self.url,
             ) from exc
         except httpx.HTTPError as exc:
             raise self._transport_error(f"downloading {file.filename}", exc) from exc
         return False
+
+    async def _save_body(self, response: httpx.Response, file: OutputFile, partial: Path) -> None:
+        """Write the body to ``partial``, refusing one larger than the size cap."""
+        cap = self.server.limits.max_download_bytes
+        length = response.headers.get("content-length", "")
+        if cap is not None and length.isdigit() and int(length) > cap:
+            raise self._too_large(file, cap, f" ({length} bytes declared)")
+        size = 0
+        with partial.open("wb") as out:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if cap is not None and size > cap:
+                    raise self._too_large(file, cap, "")
+                out.write(chunk)
+
+    def _too_large(self, file: OutputFile, cap: int, declared: str) -> ProtocolError:
+        return ProtocolError(
+            f"{file.filename} on {self.url} is larger than {cap} bytes{declared}; "
+            "raise limits.max_download_bytes if such files are expected",
+            server=self.url,
+        )
 
     async def upload_image(
         self,

@@ -17,22 +17,43 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from .errors import SpecError
 
-__all__ = ["ServerConfig", "Timeouts", "expand_env"]
+__all__ = ["Limits", "ServerConfig", "Timeouts", "expand_env"]
 
 
 @dataclass(frozen=True)
 class Timeouts:
     """Deadlines in seconds, one per phase.
 
-    ``read`` bounds one HTTP answer; ``download`` bounds one file from /view,
-    which can be large; ``ws_idle`` is how long the websocket may stay silent
-    before we ping it. None disables a deadline.
+    ``read`` bounds one HTTP answer, and each read of a download; ``download``
+    bounds one whole file from /view, which can be large (a server trickling
+    bytes would otherwise never end); ``ws_idle`` is how long the websocket may
+    stay silent before we ping it. None disables a deadline.
+
+    ``silence`` is how long a server waited on may send nothing at all, no event
+    and no HTTP answer, before its runs move elsewhere: a frozen process (SIGSTOP,
+    a hung event loop) keeps its sockets open and answers nothing. While the
+    websocket is silent, /history is asked every ``silence / 2`` seconds, each
+    question given ``probe`` seconds; a slow answer is no answer.
     """
 
     connect: float | None = 5.0
     read: float | None = 30.0
     download: float | None = 300.0
     ws_idle: float | None = 20.0
+    probe: float = 5.0
+    silence: float = 20.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes a server may not exceed.
+
+    ``max_download_bytes`` caps one file from /view: a server sending more (a
+    misconfigured proxy, a hostile host) would otherwise fill the disk that
+    holds every file already paid for. None disables the cap.
+    """
+
+    max_download_bytes: int | None = 8 * 2**30
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,7 @@ class ServerConfig:
     name: str = ""
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = Timeouts()
+    limits: Limits = Limits()
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str):

@@ -16,7 +16,13 @@ from typing import Any
 
 from .client import ComfyClient
 from .config import ServerConfig
-from .errors import ProtocolError, ServerFailed, ServerUnreachable, TransportError
+from .errors import (
+    ProtocolError,
+    ServerFailed,
+    ServerTimeout,
+    ServerUnreachable,
+    TransportError,
+)
 from .events import Event, SocketClosed, SocketOpened
 from .models import HistoryEntry, PromptQueued
 from .tracking import PromptOutcome, PromptTracker
@@ -67,6 +73,11 @@ class ServerConnection:
         self.safety_poll = safety_poll
         self.give_up_after = give_up_after
         self.give_up_refused = give_up_refused
+        self.heard_at = time.monotonic()
+        """Monotonic time the server last showed it is working: an event about a
+        prompt, the socket opening, or an HTTP answer to a waiter. A frozen server
+        keeps its socket open, and a hung one may still send status or monitor
+        frames; neither answers HTTP nor runs prompts."""
         self.down_since: float | None = None
         """Monotonic time (``time.monotonic()``) since which the server has been
         unreachable, or None while it answers."""
@@ -112,6 +123,8 @@ class ServerConnection:
     async def listen(self) -> None:
         """Read /ws until cancelled, reconnecting as needed."""
         async for event in self.client.events():
+            if isinstance(event, SocketOpened) or getattr(event, "prompt_id", None):
+                self.heard_at = time.monotonic()
             if isinstance(event, SocketOpened):
                 self.connected.set()
                 self._socket_known.set()
@@ -223,12 +236,20 @@ class ServerConnection:
             entry[1].set()
 
     async def wait(self, tracker: PromptTracker) -> PromptOutcome:
-        """Wait until the prompt is over and return its outcome, reconciled with /history."""
+        """Wait until the prompt is over and return its outcome, reconciled with /history.
+
+        While the socket is open but silent for ``timeouts.silence / 2``, /history
+        is asked (each question bounded by ``timeouts.probe``): a server that then
+        stays silent on both for ``timeouts.silence`` is frozen, and waiting raises
+        :class:`ServerUnreachable` so the run moves elsewhere.
+        """
         _, wake = self._trackers[tracker.prompt_id]
         loop = asyncio.get_running_loop()
+        silence = self.server.timeouts.silence
         silent_since: float | None = None
         refused_since: float | None = None
         openings, last_check = self._openings, loop.time()
+        last_asked = loop.time()
         try:
             while True:
                 # Once the verdict is in, ``executing null`` should follow at once; a
@@ -238,20 +259,33 @@ class ServerConnection:
                     and tracker.prompt_id not in self._foreign
                     and tracker.status is None
                 )
-                timeout = self.safety_poll if listening else self.poll_interval
+                timeout = min(self.safety_poll, silence / 2) if listening else self.poll_interval
+                woken = False
                 try:
                     async with asyncio.timeout(timeout):
-                        await wake.wait()
+                        woken = await wake.wait()
                 except TimeoutError:
                     pass
                 wake.clear()
                 if tracker.done:
                     history = await self._history(tracker.prompt_id, attempts=3)
                     return tracker.outcome(history)
+                quiet = time.monotonic() - self.heard_at
+                if listening and not woken and quiet < timeout:
+                    if loop.time() - last_asked < self.safety_poll:
+                        continue  # the server is talking: its events will come
+                last_asked = loop.time()
                 try:
-                    history = await self.client.get_history_entry(tracker.prompt_id)
+                    history = await self._ask_history(tracker.prompt_id)
                 except (TransportError, ServerFailed) as exc:
                     if self.connected.is_set():
+                        if time.monotonic() - self.heard_at > silence:
+                            raise ServerUnreachable(
+                                f"{self.url} has said nothing for {silence:g}s while prompt "
+                                f"{tracker.prompt_id} was pending: its websocket open but "
+                                f"silent, and HTTP not answering ({exc}); is it frozen?",
+                                server=self.url,
+                            ) from exc
                         continue
                     now = loop.time()
                     silent_since = silent_since or now
@@ -285,6 +319,21 @@ class ServerConnection:
             self._foreign.discard(tracker.prompt_id)
             self._client_ids.pop(tracker.prompt_id, None)
 
+    async def _ask_history(self, prompt_id: str) -> HistoryEntry | None:
+        """GET /history/ID within ``timeouts.probe``; an answer shows the server is working."""
+        probe = self.server.timeouts.probe
+        try:
+            async with asyncio.timeout(probe):
+                entry = await self.client.get_history_entry(prompt_id)
+        except TimeoutError as exc:
+            raise ServerTimeout(
+                f"GET /history/{prompt_id} on {self.url} got no answer within {probe:g}s "
+                "(timeouts.probe)",
+                server=self.url,
+            ) from exc
+        self.heard_at = time.monotonic()
+        return entry
+
     async def _raise_if_lost(self, tracker: PromptTracker) -> None:
         """Raise :class:`ServerUnreachable` if the server no longer knows the prompt.
 
@@ -316,7 +365,7 @@ class ServerConnection:
     async def _history(self, prompt_id: str, *, attempts: int) -> HistoryEntry | None:
         for attempt in range(attempts):
             try:
-                entry = await self.client.get_history_entry(prompt_id)
+                entry = await self._ask_history(prompt_id)
             except (TransportError, ServerFailed):
                 entry = None
             if entry is not None:

@@ -31,6 +31,7 @@ from .downloads import download_outputs
 from .errors import (
     FleetError,
     PromptRejected,
+    ProtocolError,
     RequestRejected,
     ServerFailed,
     TransportError,
@@ -388,7 +389,7 @@ class Sweep:
                 dest_dir=self.report.out_dir,
             )
             paths = {id(f): p for f, p in saved}
-        except (TransportError, ServerFailed, RequestRejected) as exc:
+        except (TransportError, ServerFailed, RequestRejected, ProtocolError) as exc:
             paths = {}
             status = "failed"
             error_type, error_message = "DownloadFailed", str(exc)

@@ -1,0 +1,151 @@
+"""Servers that misbehave on purpose: every request and download ends, and says why."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from sweeps.client import ComfyClient
+from sweeps.config import Limits, ServerConfig, Timeouts
+from sweeps.connection import ServerConnection
+from sweeps.downloads import download_outputs
+from sweeps.errors import ProtocolError, ServerTimeout, ServerUnreachable
+from sweeps.models import HistoryEntry, OutputFile
+from sweeps.simulator import Simulator
+from sweeps.tracking import PromptTracker
+from tests.client.servers import serving
+from tests.client.test_against_simulator import MODEL_FREE
+
+PNG = OutputFile("ComfyUI_00001_.png", "", node_id="9")
+
+
+async def _trickle(request: web.Request) -> web.StreamResponse:
+    """A /view that sends one byte at a time, forever: each read is quick, the file never ends."""
+    response = web.StreamResponse(headers={"content-type": "image/png"})
+    await response.prepare(request)
+    while True:
+        await response.write(b"x")
+        await asyncio.sleep(0.01)
+
+
+async def _large(request: web.Request) -> web.StreamResponse:
+    """A /view whose file is larger than it should be, sent without a Content-Length."""
+    response = web.StreamResponse(headers={"content-type": "image/png"})
+    await response.prepare(request)
+    for _ in range(64):
+        await response.write(b"\0" * 1024)
+    await response.write_eof()
+    return response
+
+
+async def test_a_trickling_view_is_cut_at_the_whole_file_deadline(tmp_path: Path) -> None:
+    server = ServerConfig("http://x", timeouts=Timeouts(read=5.0, download=0.5))
+    async with serving({"/api/view": _trickle}) as url:
+        server = ServerConfig(url, timeouts=server.timeouts)
+        async with ComfyClient(server) as client:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with asyncio.timeout(20):  # a failure here is the bug: it hangs
+                with pytest.raises(ServerTimeout, match=r"within 0\.5s") as caught:
+                    await client.download(PNG, tmp_path / "a.png")
+            assert loop.time() - started < 5
+    assert "ComfyUI_00001_.png" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+async def test_a_file_over_the_size_cap_is_refused_and_not_retried(tmp_path: Path) -> None:
+    asked = 0
+
+    async def large(request: web.Request) -> web.StreamResponse:
+        nonlocal asked
+        asked += 1
+        return await _large(request)
+
+    async with serving({"/api/view": large}) as url:
+        server = ServerConfig(url, limits=Limits(max_download_bytes=10_000))
+        async with ComfyClient(server) as client:
+            with pytest.raises(ProtocolError, match="larger than 10000 bytes") as caught:
+                await download_outputs(client, (PNG,), run_index=1, dest_dir=tmp_path)
+    assert "max_download_bytes" in str(caught.value)
+    assert asked == 1  # the same file would be as large again
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_declared_size_over_the_cap_is_refused_before_reading(tmp_path: Path) -> None:
+    async def declared(request: web.Request) -> web.Response:
+        return web.Response(body=b"\0" * 50_000, content_type="image/png")
+
+    async with serving({"/api/view": declared}) as url:
+        server = ServerConfig(url, limits=Limits(max_download_bytes=1000))
+        async with ComfyClient(server) as client:
+            with pytest.raises(ProtocolError, match="50000 bytes"):
+                await client.download(PNG, tmp_path / "a.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_file_within_the_cap_downloads_whole(tmp_path: Path) -> None:
+    async with serving({"/api/view": _large}) as url:
+        server = ServerConfig(url, limits=Limits(max_download_bytes=64 * 1024))
+        async with ComfyClient(server) as client:
+            path = await client.download(PNG, tmp_path / "a.png")
+    assert path.stat().st_size == 64 * 1024
+
+
+@asynccontextmanager
+async def stalled_prompt(
+    sim: Simulator, timeouts: Timeouts
+) -> AsyncIterator[tuple[ServerConnection, PromptTracker]]:
+    """A listening connection and a prompt queued on ``sim`` whose worker is stalled."""
+    sim.faults.stall_worker = True
+    connection = ServerConnection(ServerConfig(sim.url, timeouts=timeouts), poll_interval=0.05)
+    try:
+        async with asyncio.TaskGroup() as group:
+            listener = group.create_task(connection.listen())
+            await asyncio.wait_for(connection.connected.wait(), 5)
+            yield connection, (await connection.submit(MODEL_FREE))[1]
+            listener.cancel()
+    finally:
+        sim.faults.clear()
+        await connection.client.aclose()
+
+
+async def test_a_server_whose_http_hangs_while_its_socket_stays_open_is_given_up(
+    sim: Simulator,
+) -> None:
+    """SIGSTOP-like: the socket stays up (silent), every request is accepted, none answered."""
+    loop = asyncio.get_running_loop()
+    timeouts = Timeouts(read=30.0, probe=0.2, silence=1.0)
+    async with stalled_prompt(sim, timeouts) as (connection, tracker):
+        sim.faults.hang_http = True
+        started = loop.time()
+        with pytest.raises(ServerUnreachable, match=r"nothing for 1s") as caught:
+            await asyncio.wait_for(connection.wait(tracker), 20)
+        assert loop.time() - started < 10  # not the 30 s read timeout, let alone forever
+        assert connection.connected.is_set()  # the socket never said a word about it
+    assert "websocket open" in str(caught.value)
+
+
+async def test_a_busy_server_that_answers_http_is_not_given_up(sim: Simulator) -> None:
+    """Silence on the socket alone (a long node without progress) is not a hang."""
+    async with stalled_prompt(sim, Timeouts(probe=0.5, silence=0.3)) as (connection, tracker):
+        answers: asyncio.Queue[object] = asyncio.Queue()
+        ask = connection.client.get_history_entry
+
+        async def counted(prompt_id: str) -> HistoryEntry | None:
+            entry = await ask(prompt_id)
+            answers.put_nowait(entry)
+            return entry
+
+        connection.client.get_history_entry = counted  # type: ignore[method-assign]
+        waiting = asyncio.ensure_future(connection.wait(tracker))
+        for _ in range(4):  # several silences longer than the limit, each answered by HTTP
+            assert await asyncio.wait_for(answers.get(), 10) is None
+        assert not waiting.done()
+        sim.faults.stall_worker = False
+        outcome = await asyncio.wait_for(waiting, 10)
+    assert outcome.status == "success"
