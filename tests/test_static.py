@@ -18,6 +18,6 @@ def test_ruff() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_on_the_engine() -> None:
+def test_mypy_strict_on_the_engine_and_the_dashboard() -> None:
     result = _run(sys.executable, "-m", "mypy")  # files and strictness: [tool.mypy]
     assert result.returncode == 0, result.stdout + result.stderr

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from sweeps.console import progress_line, sweep_progress
+from sweeps.cli.console import progress_line, sweep_progress
 from sweeps.progress import ServerProgress, SweepProgress
 
 

@@ -209,6 +209,7 @@ async def test_sweep_tui_checks_its_output_directory_before_the_screen_opens(
 async def test_the_outcome_stays_in_the_terminal_once_the_dashboard_closes(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    from sweeps.cli.console import print_dashboard_exit
     from sweeps.progress import SweepProgress
     from sweeps.runner import SweepResult
     from tui.run import run_sweep_in_dashboard
@@ -221,7 +222,9 @@ async def test_the_outcome_stays_in_the_terminal_once_the_dashboard_closes(
         return 1
 
     monkeypatch.setattr(FleetApp, "run_async", user_quits_after_stopping)
-    code = await run_sweep_in_dashboard(copy_spec(tmp_path), servers=[sim.url], out_dir=out)
+    closed = await run_sweep_in_dashboard(copy_spec(tmp_path), servers=[sim.url], out_dir=out)
+    assert capsys.readouterr().out == ""  # the dashboard never prints: the command line does
+    code = print_dashboard_exit(closed)
     said = capsys.readouterr().out
     assert code == 1
     assert f"20 succeeded, 1 failed, 2 interrupted; report: {out / 'report.parquet'}" in said

@@ -1,10 +1,7 @@
-"""The ``comfyfleet`` command: watch, sweep, plan, report, grid, sim, demo, and the
-fleet one-liners (status, queue, history, interrupt, cancel, clear, free).
+"""The ``comfyfleet`` command: watch, sweep, plan, report, grid, sheet, sim, demo, and
+the fleet one-liners (status, queue, history, interrupt, cancel, clear, free).
 
-Exit codes: 0 when everything asked for succeeded, 1 when some runs failed or
-a server failed us, 2 for bad input (spec, workflow, flags), caught before
-anything is sent to a server. Errors are one readable message on stderr, never
-a traceback. The Textual app is imported only by the commands that open it,
+Exit codes are :mod:`.exits`'s. The Textual app is imported only by the commands that open it,
 so ``--help``, ``plan`` and headless ``sweep`` start fast.
 """
 
@@ -19,16 +16,13 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from .errors import FleetError, SpecError
-from .fleet_commands import COMMANDS as FLEET_COMMANDS
+from ..errors import FleetError, SpecError
+from .exits import BAD_INPUT, bad_input, fail
+from .fleet import COMMANDS as FLEET_COMMANDS
 
 T = TypeVar("T")
 
 SERVER_HELP = "A ComfyUI server URL (http[s]://host[:port][/prefix]); repeat for several."
-
-
-def _err(message: str) -> None:
-    click.secho(message, fg="red", err=True)
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -36,13 +30,13 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        _err("stopped")
+        fail("stopped")
         raise SystemExit(130) from None
     except SpecError as exc:
-        _err(f"error: {exc}")
-        raise SystemExit(2) from None
+        fail(f"error: {exc}")
+        raise SystemExit(BAD_INPUT) from None
     except FleetError as exc:
-        _err(f"error: {exc}")
+        fail(f"error: {exc}")
         raise SystemExit(1) from None
 
 
@@ -67,13 +61,10 @@ def watch(servers: Sequence[str], interval: float) -> None:
     Without --server: $COMFYFLEET_SERVERS, then ~/.config/comfyfleet/servers.yaml,
     then http://127.0.0.1:8188.
     """
-    from .servers_file import discover_servers
+    from ..servers_file import discover_servers
 
-    try:
+    with bad_input():
         configs = discover_servers(servers)
-    except SpecError as exc:
-        _err(f"error: {exc}")
-        raise SystemExit(2) from None
     # Textual costs a few hundred milliseconds to import: only the dashboard pays it.
     from tui.run import run_watch
 
@@ -95,24 +86,21 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
     """Show what SPEC would run, and check it against the servers. Queues nothing."""
     from rich.console import Console
 
+    from ..runner import check_output, plan_sweep
     from .console import print_plan
-    from .runner import check_output, plan_sweep
 
     result = _run(lambda: plan_sweep(spec, servers=servers, check_servers=not offline))
     print_plan(Console(), result, preview=preview)
-    try:
+    with bad_input():
         check_output(result.spec)
-    except SpecError as exc:
-        _err(f"error: {exc}")
-        raise SystemExit(2) from None
     if result.preflight is not None and result.preflight.errors():
         # The plan above lists each problem; stderr says so for scripts and logs.
         count = len(result.preflight.errors())
-        _err(
+        fail(
             f"error: {spec}: the sweep cannot run as written "
             f"({count} problem{'s' if count > 1 else ''} listed above); nothing was queued"
         )
-        raise SystemExit(2)
+        raise SystemExit(BAD_INPUT)
     if not offline and result.preflight is None:
         raise SystemExit(1)
 
@@ -153,12 +141,11 @@ def sweep(
         # Textual is imported only when the dashboard opens.
         from tui.run import run_sweep_dashboard
 
-        try:
-            code = run_sweep_dashboard(spec, servers=list(servers), out_dir=out)
-        except SpecError as exc:
-            _err(f"error: {exc}")
-            raise SystemExit(2) from None
-        raise SystemExit(code)
+        from .console import print_dashboard_exit
+
+        with bad_input():
+            closed = run_sweep_dashboard(spec, servers=list(servers), out_dir=out)
+        raise SystemExit(print_dashboard_exit(closed))
     raise SystemExit(_run(lambda: _headless_sweep(spec, servers, out, depth, interrupt_running)))
 
 
@@ -172,9 +159,9 @@ async def _headless_sweep(
     from rich.console import Console
     from rich.markup import escape
 
+    from ..runner import check_plan, plan_sweep, run_planned
+    from ..scheduler import Sweep
     from .console import print_outcome, sweep_progress
-    from .runner import check_plan, plan_sweep, run_planned
-    from .scheduler import Sweep
 
     console = Console(stderr=True)
     running: list[Sweep] = []
@@ -250,12 +237,9 @@ async def _headless_sweep(
 def report(out: Path, failures: int, as_json: bool, plot: Path | None) -> None:
     """Summarize a sweep's OUT directory (or report.parquet): outcomes per server and
     per swept value, the slowest nodes, the first failures."""
-    from .summary import summarize
+    from ..summary import summarize
 
-    target = out / "report.parquet" if out.is_dir() else out
-    if not target.is_file():
-        _err(f"error: {target} not found: give a sweep's output directory or its report.parquet")
-        raise SystemExit(2)
+    target = _report_file(out)
     summary = summarize(target, max_failures=failures)
     if plot is not None:
         _draw_timeline(target, plot)
@@ -272,18 +256,25 @@ def report(out: Path, failures: int, as_json: bool, plot: Path | None) -> None:
     print_summary(Console(), summary)
 
 
-def _draw_timeline(report: Path, dest: Path) -> None:
-    from .timeline import plan_timeline, render_timeline
+def _report_file(out: Path) -> Path:
+    """The report of a sweep's output directory (or the report itself), or exit 2."""
+    target = out / "report.parquet" if out.is_dir() else out
+    if not target.is_file():
+        fail(f"error: {target} not found: give a sweep's output directory or its report.parquet")
+        raise SystemExit(BAD_INPUT)
+    return target
 
-    try:
+
+def _draw_timeline(report: Path, dest: Path) -> None:
+    from ..timeline import plan_timeline, render_timeline
+
+    with bad_input():
         timeline = plan_timeline(report)
+    try:
         render_timeline(timeline, dest)
-    except SpecError as exc:
-        _err(f"error: {exc}")
-        raise SystemExit(2) from None
     except (OSError, ValueError) as exc:  # matplotlib: an unknown suffix is a ValueError
-        _err(f"error: cannot write {dest}: {exc}")
-        raise SystemExit(2) from None
+        fail(f"error: cannot write {dest}: {exc}")
+        raise SystemExit(BAD_INPUT) from None
     busy = ", ".join(f"{lane} {timeline.busy(lane):.0%}" for lane in timeline.lanes)
     click.echo(f"timeline: {dest} (busy: {busy})", err=True)
 
@@ -324,19 +315,16 @@ def grid(
 ) -> None:
     """Draw the X/Y plot of a sweep's images: one value of X per column, of Y per row
     (and with -z, one such grid per value of Z, one above the other)."""
-    from .spec_plots import default_plot_file
-    from .xyplot import XYPlot, parse_where, plan_xy_plot, plan_xyz_plot, render_xy_plot
+    from ..spec_plots import default_plot_file
+    from ..xyplot import XYPlot, parse_where, plan_xy_plot, plan_xyz_plot, render_xy_plot
 
-    try:
+    with bad_input():
         filters = parse_where(where)
         pages: tuple[XYPlot, ...]
         if z is None:
             pages = (plan_xy_plot(out, x=x, y=y, where=filters),)
         else:
             pages = plan_xyz_plot(out, x=x, y=y, z=z, where=filters)
-    except SpecError as exc:
-        _err(f"error: {exc}")
-        raise SystemExit(2) from None
     for warning in dict.fromkeys(w for page in pages for w in page.warnings()):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     folder = out if out.is_dir() else out.parent
@@ -357,12 +345,9 @@ def grid(
 def sheet(out: Path, output: Path | None) -> None:
     """Write the contact sheet of a sweep: every run on one HTML page, its image beside
     the values it swept and how it ended, with a filter box."""
-    from .contact_sheet import write_contact_sheet
+    from ..contact_sheet import write_contact_sheet
 
-    target = out / "report.parquet" if out.is_dir() else out
-    if not target.is_file():
-        _err(f"error: {target} not found: give a sweep's output directory or its report.parquet")
-        raise SystemExit(2)
+    target = _report_file(out)
     click.echo(write_contact_sheet(target, output))
 
 
@@ -425,7 +410,7 @@ def sim(
     Same routes (with and without /api), same websocket messages in the same
     order, same validation errors as a real ComfyUI 0.8.0.
     """
-    from .simulator import GIB, SimConfig, serve
+    from ..simulator import GIB, SimConfig, serve
 
     config = SimConfig(
         speed=speed,
@@ -445,8 +430,8 @@ def sim(
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        _err(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
-        raise SystemExit(2) from None
+        fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise SystemExit(BAD_INPUT) from None
 
 
 @main.command()

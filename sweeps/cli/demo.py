@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from .config import ServerConfig
-from .simulator import SimConfig, Simulator
+from ..config import ServerConfig
+from ..simulator import SimConfig, Simulator
 
 __all__ = ["DEMO_SPEED", "bundled", "demo_fleet", "run_demo"]
 
@@ -24,8 +24,8 @@ DEMO_SPEED = (0.6, 1.0, 1.6)
 
 def bundled(name: str) -> Path:
     """A file of ``sample_workflows/``: inside the installed package, or the checkout."""
-    here = Path(__file__).resolve().parent
-    for base in (here / "sample_workflows", here.parent / "sample_workflows"):
+    package = Path(__file__).resolve().parents[1]  # sweeps/: installed, or in the checkout
+    for base in (package / "sample_workflows", package.parent / "sample_workflows"):
         if (base / name).is_file():
             return base / name
     raise FileNotFoundError(f"sample_workflows/{name} is missing from this installation")
@@ -59,8 +59,8 @@ async def run_demo(
     dashboard, quick headless)."""
     from rich.console import Console
 
-    from .console import print_outcome, sweep_progress
-    from .runner import run_sweep
+    from ..runner import run_sweep
+    from .console import print_dashboard_exit, print_outcome, sweep_progress
 
     spec = bundled("sampler_shootout.yaml")
     out = out_dir or _default_out()
@@ -76,7 +76,8 @@ async def run_demo(
             # Textual is imported only when the dashboard opens.
             from tui.run import run_sweep_in_dashboard
 
-            return await run_sweep_in_dashboard(spec, servers=servers, out_dir=out)
+            closed = await run_sweep_in_dashboard(spec, servers=servers, out_dir=out)
+            return print_dashboard_exit(closed)
         with sweep_progress(console, "demo") as bar:
             result = await run_sweep(spec, servers=servers, out_dir=out, on_progress=bar.update)
     print_outcome(console, console, result)

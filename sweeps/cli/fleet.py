@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
-from .errors import SpecError
+from .exits import bad_input
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .config import ServerConfig
-    from .fleetops import Answer
+    from ..config import ServerConfig
+    from ..fleetops import Answer
 
 __all__ = ["COMMANDS"]
 
@@ -34,13 +34,10 @@ SERVER_HELP = "A ComfyUI server URL (http[s]://host[:port][/prefix]); repeat for
 
 
 def _servers(cli: Sequence[str]) -> list[ServerConfig]:
-    from .servers_file import discover_servers
+    from ..servers_file import discover_servers
 
-    try:
+    with bad_input():
         return discover_servers(cli)
-    except SpecError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        raise SystemExit(2) from None
 
 
 def _ask(
@@ -174,7 +171,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, 
 @json_option
 def status(servers: Sequence[str], as_json: bool) -> None:
     """Every server: up or down, versions, devices, VRAM and RAM, queue depth."""
-    from .fleetops import fleet_status
+    from ..fleetops import fleet_status
 
     _emit(_ask(servers, fleet_status), as_json, _status_table)
 
@@ -184,7 +181,7 @@ def status(servers: Sequence[str], as_json: bool) -> None:
 @json_option
 def queue(servers: Sequence[str], as_json: bool) -> None:
     """The running and pending prompts of every server, in execution order."""
-    from .fleetops import fleet_queue
+    from ..fleetops import fleet_queue
 
     _emit(_ask(servers, fleet_queue), as_json, _queue_table)
 
@@ -202,7 +199,7 @@ def queue(servers: Sequence[str], as_json: bool) -> None:
 )
 def history(servers: Sequence[str], as_json: bool, last: int) -> None:
     """The last finished prompts of every server, newest first."""
-    from .fleetops import fleet_history
+    from ..fleetops import fleet_history
 
     _emit(_ask(servers, lambda s: fleet_history(s, last)), as_json, _history_table)
 
@@ -212,7 +209,7 @@ def history(servers: Sequence[str], as_json: bool, last: int) -> None:
 @json_option
 def interrupt(servers: Sequence[str], as_json: bool) -> None:
     """Interrupt the running prompt on every server (pending ones stay queued)."""
-    from .fleetops import interrupt_running
+    from ..fleetops import interrupt_running
 
     table = _action_table("interrupted", lambda v: v["interrupted"] or "nothing was running")
     _emit(_ask(servers, interrupt_running), as_json, table)
@@ -225,7 +222,7 @@ def interrupt(servers: Sequence[str], as_json: bool) -> None:
 def cancel(prompt_ids: Sequence[str], servers: Sequence[str], as_json: bool) -> None:
     """Cancel prompts wherever they are: pending ones leave the queue, running ones are
     interrupted. Exit 1 if a prompt is on no server (finished, or never queued)."""
-    from .fleetops import cancel_prompts
+    from ..fleetops import cancel_prompts
 
     result = asyncio.run(cancel_prompts(_servers(servers), prompt_ids))
 
@@ -257,7 +254,7 @@ def _report_missing(not_found: Sequence[str], as_json: bool) -> None:
 @json_option
 def clear(servers: Sequence[str], as_json: bool) -> None:
     """Remove every pending prompt from every server's queue (running ones go on)."""
-    from .fleetops import clear_queues
+    from ..fleetops import clear_queues
 
     table = _action_table("cleared", lambda v: _plural(len(v["cleared"]), "pending prompt"))
     _emit(_ask(servers, clear_queues), as_json, table)
@@ -269,7 +266,7 @@ def clear(servers: Sequence[str], as_json: bool) -> None:
 @click.option("--cache", "drop_cache", is_flag=True, help="Drop the node cache too.")
 def free(servers: Sequence[str], as_json: bool, drop_cache: bool) -> None:
     """Unload models from every server's VRAM (POST /free)."""
-    from .fleetops import free_memory
+    from ..fleetops import free_memory
 
     table = _action_table("freed", lambda v: "models and cache" if v["cache_dropped"] else "models")
     _emit(_ask(servers, lambda s: free_memory(s, drop_cache=drop_cache)), as_json, table)

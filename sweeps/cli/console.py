@@ -1,7 +1,7 @@
 """Headless rendering for the command line: plan tables and sweep progress.
 
 Rich does the drawing (progress bars, tables); the engine only publishes
-:class:`SweepProgress` values. Only :mod:`sweeps.cli` imports this module.
+:class:`SweepProgress` values.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -28,9 +28,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .progress import ServerProgress, SweepProgress
-from .runner import Plan, SweepResult
-from .summary import Summary
+from ..progress import ServerProgress, SweepProgress
+from ..runner import Plan, SweepResult
+from ..summary import Summary
+
+if TYPE_CHECKING:
+    from tui.run import DashboardExit
 
 __all__ = [
     "PLAIN_INTERVAL",
@@ -359,6 +362,18 @@ def _start_ticker(bar: SweepBar) -> asyncio.Task[None] | None:
             bar.tick(time.monotonic())
 
     return loop.create_task(tick(), name="sweep-progress-ticker")
+
+
+def print_dashboard_exit(closed: DashboardExit) -> int:
+    """What the dashboard said, left in the terminal once it closes; returns the exit code."""
+    if closed.result is not None:
+        print_outcome(Console(), Console(stderr=True), closed.result)
+    elif closed.left is not None:  # left while the sweep still ran: the journal has it
+        left = closed.left
+        Console().print(
+            f"sweep left at {left.completed} of {left.total}; rerun to resume", highlight=False
+        )
+    return closed.code
 
 
 def print_outcome(out: Console, err: Console, result: SweepResult) -> None:

@@ -1,0 +1,5 @@
+"""``python -m sweeps.cli``: the ``comfyfleet`` command."""
+
+from .commands import main
+
+main(prog_name="comfyfleet")
