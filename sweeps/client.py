@@ -77,6 +77,21 @@ class _State(enum.Enum):
     CLOSED = 3
 
 
+def with_meta(prompt: Mapping[str, Any]) -> dict[str, Any]:
+    """``prompt`` with a ``_meta`` title on every node that lacks one (the class name).
+
+    ComfyUI 0.33+ swaps deprecated node classes for their replacements before
+    validating, and answers 500 when a replaced node has no ``_meta``; the UI always
+    sends one, so we do too. Older servers ignore it.
+    """
+    out: dict[str, Any] = {}
+    for node_id, node in prompt.items():
+        if isinstance(node, Mapping) and not isinstance(node.get("_meta"), Mapping):
+            node = {**node, "_meta": {"title": str(node.get("class_type", ""))}}
+        out[node_id] = node
+    return out
+
+
 class ComfyClient:
     """One ComfyUI server, over httpx (REST) and websockets (/ws).
 
@@ -117,6 +132,8 @@ class ComfyClient:
         ``/api`` comes first, and a 404 there is retried bare once; whichever form
         answers is then used for good.
         """
+        self._jobs_cancel: bool | None = None
+        """Whether ``POST /api/jobs/cancel`` exists (0.26+): None until tried."""
         self.ws_api_prefix = False
         """True once ``/ws`` answered 404 and ``/api/ws`` did not (set by :mod:`sweeps.stream`)."""
 
@@ -335,7 +352,7 @@ class ComfyClient:
         Pass ``prompt_id`` to know the id before the answer arrives: execution
         can start, and even finish, before it does (PROTOCOL 2.3).
         """
-        body: dict[str, Any] = {"prompt": prompt, "client_id": self.client_id}
+        body: dict[str, Any] = {"prompt": with_meta(prompt), "client_id": self.client_id}
         if prompt_id is not None:
             body["prompt_id"] = prompt_id
         if front:
@@ -403,6 +420,38 @@ class ComfyClient:
         """Interrupt the running prompt; with ``prompt_id``, only if that one is running."""
         body = {"prompt_id": prompt_id} if prompt_id else {}
         await self._request("POST", "/interrupt", json_body=body)
+
+    async def cancel(self, prompt_ids: Sequence[str]) -> bool | None:
+        """Cancel prompts wherever they are: a pending one leaves the queue, a running
+        one is interrupted, a finished one is left alone.
+
+        A server with the jobs API (0.26+) does this in one step, ``POST
+        /api/jobs/cancel``, which cannot race its worker. Older ones get ``POST
+        /queue`` delete, then ``/interrupt`` with each id: a prompt that left the
+        queue between the two is the one running, and an interrupt naming it touches
+        no other prompt. Returns whether anything was cancelled, or None when an
+        older server cannot say.
+        """
+        ids = list(prompt_ids)
+        if not ids:
+            return False
+        if self._jobs_cancel is not False:
+            try:
+                response = await self._request(
+                    "POST", "/api/jobs/cancel", json_body={"job_ids": ids}
+                )
+            except RequestRejected as exc:
+                if exc.status not in (404, 405):  # 405: the static web root of older servers
+                    raise
+                self._jobs_cancel = False
+            else:
+                self._jobs_cancel = True
+                body = self._json(response)
+                return self._parse("POST /api/jobs/cancel", lambda b: bool(b["cancelled"]), body)
+        await self.delete_from_queue(ids)
+        for prompt_id in ids:
+            await self.interrupt(prompt_id)
+        return None
 
     async def free(self, *, unload_models: bool = True, free_memory: bool = False) -> None:
         """Unload models (and with ``free_memory``, drop the node cache too)."""

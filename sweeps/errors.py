@@ -21,9 +21,11 @@ they are wrapped here with the URL and the timeout that applied.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "ClientClosed",
@@ -146,6 +148,10 @@ class InputIssue:
             return f"links to a node that failed validation or does not exist ({self.details})"
         if self.type == "custom_validation_failed":
             return self.details.split(" - ", 1)[-1] if self.details else self.message
+        if self.type == "dependency_cycle":
+            cycle = info.get("cycle_nodes")
+            path = " -> ".join(map(str, cycle)) if isinstance(cycle, list) else self.details
+            return f"is part of a dependency cycle ({path}); a node cannot feed itself"
         detail = f": {self.details}" if self.details else ""
         return f"{self.message}{detail}"
 
@@ -169,11 +175,15 @@ class NodeIssues:
         return out
 
 
+_OLD_MISSING_CLASS = re.compile(r"Cannot execute because node (.+) does not exist\.")
+
+
 class PromptRejected(RequestRejected):
     """POST /prompt answered 400: ComfyUI refused the graph before queueing it.
 
     ``error`` is the top-level reason (its ``type`` is one of ``no_prompt``,
-    ``invalid_prompt``, ``prompt_no_outputs``, ``prompt_outputs_failed_validation``)
+    ``invalid_prompt``, ``prompt_no_outputs``, ``prompt_outputs_failed_validation``,
+    and since 0.12 ``missing_node_type``, since 0.25 ``invalid_prompt_id``)
     and ``node_errors`` holds each failing node's input errors. Not worth retrying
     on another server with the same node set.
 
@@ -196,10 +206,29 @@ class PromptRejected(RequestRejected):
         self.node_errors = tuple(node_errors)
         super().__init__(self._render(server), server=server, status=400, body=body)
 
+    @property
+    def missing_class(self) -> str | None:
+        """The node class the server lacks, in 0.8.0's words or 0.12+'s ``missing_node_type``."""
+        error = self.error
+        if error.type == "missing_node_type":
+            name = error.extra_info.get("class_type")
+            return str(name) if name is not None else None
+        old = (
+            _OLD_MISSING_CLASS.fullmatch(error.message) if error.type == "invalid_prompt" else None
+        )
+        return old.group(1) if old else None
+
     def _render(self, server: str) -> str:
         head = self.error.message
         if self.error.details and not self.node_errors:
             head = f"{head}: {self.error.details}"
+        missing = self.missing_class
+        if missing is not None:
+            where = urlsplit(server).hostname or server
+            which = self.error.details.replace("Node ID '#", "node ").rstrip("'")
+            title = self.error.extra_info.get("node_title")
+            named = f', "{title}"' if isinstance(title, str) and title != missing else ""
+            head = f"node class {missing} is not installed on {where} ({which}{named})"
         lines = [f"Prompt rejected by {server}: {head}"]
         for node in self.node_errors:
             lines.extend(f"  {line}" for line in node.lines())

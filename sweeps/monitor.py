@@ -328,16 +328,23 @@ class FleetMonitor:
             server.queue_wanted.set()
 
     async def interrupt(self, url: str, prompt_id: str | None = None) -> None:
-        """Interrupt the running prompt (only ``prompt_id``, if given)."""
+        """Interrupt the running prompt (only ``prompt_id``, if given: a cancel, which
+        cannot hit a prompt that started after it)."""
         client = self.connection(url).client
-        label = f"interrupt {prompt_id[:8]}" if prompt_id else "interrupt"
-        await self._act(url, label, partial(client.interrupt, prompt_id))
+        if prompt_id is None:
+            await self._act(url, "interrupt", client.interrupt)
+            return
+        await self._act(url, f"interrupt {prompt_id[:8]}", partial(self._cancel, client, prompt_id))
 
     async def delete_pending(self, url: str, prompt_ids: Sequence[str]) -> None:
-        """Remove pending prompts from the queue."""
+        """Remove pending prompts, or cancel them if they started meanwhile."""
         client = self.connection(url).client
         what = f"deleted {len(prompt_ids)} pending prompt(s)"
-        await self._act(url, what, partial(client.delete_from_queue, list(prompt_ids)))
+        await self._act(url, what, partial(self._cancel, client, *prompt_ids))
+
+    @staticmethod
+    async def _cancel(client: ComfyClient, *prompt_ids: str) -> None:
+        await client.cancel(prompt_ids)
 
     async def clear_queue(self, url: str) -> None:
         """Remove every pending prompt (the running one is left alone)."""

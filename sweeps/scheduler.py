@@ -245,7 +245,7 @@ class Sweep:
                         live.tracker.done = True
                         live.conn.wake(prompt_id)
                 if running and interrupt_running:
-                    await client.interrupt(prompt_id)
+                    await client.cancel([prompt_id])  # race-free on servers with /api/jobs
             except FleetError:
                 continue  # the server is gone; its wait will notice
 

@@ -219,3 +219,9 @@ async def test_a_piped_sweep_prints_plain_progress_lines(tmp_path: Path, sim: Si
     assert lines[-2].startswith("cli: 3/3 done, ") and "runs/" in lines[-2]
     assert lines[-1] == f"  {sim.url.removeprefix('http://')}: done 3, failed 0, running 0"
     assert not any("\x1b" in line or "━" in line for line in lines)  # no terminal codes
+
+
+async def test_sim_refuses_a_comfyui_release_it_cannot_play() -> None:
+    code, _, err = await comfyfleet("sim", "--comfy-version", "0.47.1", "--port", "0")
+    assert code == 2
+    assert "cannot play ComfyUI '0.47.1'; it knows 0.8.0, 0.33.0" in err

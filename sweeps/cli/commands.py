@@ -376,7 +376,23 @@ def sheet(out: Path, output: Path | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where input/, output/ and temp/ live (a temporary directory by default).",
 )
-@click.option("--cache", type=click.Choice(["classic", "none"]), default="classic")
+@click.option(
+    "--cache",
+    type=click.Choice(["classic", "ram_pressure", "none"]),
+    help="Output cache (default: the version's own: ram_pressure since 0.33, classic before).",
+)
+@click.option(
+    "--comfy-version",
+    metavar="VERSION",
+    help="The ComfyUI release to behave as: 0.8.0 or 0.33.0 (default: the newest known).",
+)
+@click.option(
+    "--gpus",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1, max=16),
+    help="CUDA devices listed in /system_stats.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--object-info",
@@ -400,19 +416,26 @@ def sim(
     device: Literal["cuda", "cpu"],  # click.Choice keeps it to these
     vram_gb: float,
     data_dir: Path | None,
-    cache: Literal["classic", "none"],
+    cache: Literal["classic", "ram_pressure", "none"] | None,
+    comfy_version: str | None,
+    gpus: int,
     seed: int,
     object_info: Path | None,
     checkpoints: tuple[str, ...],
 ) -> None:
-    """Run a simulated ComfyUI 0.8.0 server, to test an integration with no GPU.
+    """Run a simulated ComfyUI server, to test an integration with no GPU.
 
     Same routes (with and without /api), same websocket messages in the same
-    order, same validation errors as a real ComfyUI 0.8.0.
+    order, same validation errors as the real ComfyUI release it plays
+    (--comfy-version; newer releases behave as the newest one known).
     """
-    from ..simulator import GIB, SimConfig, serve
+    from ..simulator import GIB, NEWEST, SimConfig, serve
 
-    config = SimConfig(
+    try:
+        version_config = SimConfig(comfy_version=comfy_version or NEWEST, gpus=gpus)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--comfy-version") from None
+    config = version_config.with_changes(
         speed=speed,
         previews=previews,
         crystools=crystools,
@@ -424,7 +447,10 @@ def sim(
         object_info_path=object_info,
         extra_checkpoints=checkpoints,
     )
-    click.echo(f"simulated ComfyUI at http://{host}:{port} (Ctrl-C to stop)", err=True)
+    click.echo(
+        f"simulated ComfyUI {config.comfy_version} at http://{host}:{port} (Ctrl-C to stop)",
+        err=True,
+    )
     try:
         asyncio.run(serve(config, host=host, port=port))
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""A faithful fake ComfyUI 0.8.0 server, for tests, ``comfyfleet sim`` and ``comfyfleet demo``.
+"""A faithful fake ComfyUI server (0.8.0 or 0.33.0), for tests, ``comfyfleet sim`` and ``demo``.
 
 It speaks the real HTTP and websocket protocol (PROTOCOL.md, checked against
 recorded traces): validation errors, queue and history shapes, message order,
@@ -18,9 +18,13 @@ from sweeps.simulator.catalog import Catalog, load_object_info
 from sweeps.simulator.config import GIB, NodeCosts, SimConfig
 from sweeps.simulator.faults import Faults
 from sweeps.simulator.server import Simulator, serve
+from sweeps.simulator.versions import NEWEST, VERSIONS, ComfyVersion
 
 __all__ = [
+    "NEWEST",
+    "VERSIONS",
     "Catalog",
+    "ComfyVersion",
     "Faults",
     "GIB",
     "NodeCosts",

@@ -1,10 +1,14 @@
-"""ComfyUI's classic output cache: node results keyed by input signature.
+"""ComfyUI's output caches: node results keyed by input signature.
 
 A node's signature is its class, its ``IS_CHANGED`` value, its constant inputs
 and, recursively, the signatures of its ancestors, so it does not depend on
 node ids: node "a" of one prompt hits the cache of node "1" of the previous one.
-At the start of each prompt every entry whose signature is not in the new
-prompt is dropped, so only the previous prompt's results survive (PROTOCOL 3.2).
+The classic cache (the default before 0.33) drops, at the start of each prompt,
+every entry whose signature is not in the new prompt, so only the previous
+prompt's results survive (PROTOCOL 3.2). The RAM-pressure cache (0.33's default)
+keeps older results too and evicts the least recently used only when memory runs
+short, here when it holds more than ``RAM_PRESSURE_ENTRIES`` results: switching
+back to a checkpoint used two prompts ago finds its nodes cached.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Any, Literal
 from sweeps.schema import NodeSchema
 from sweeps.simulator.ordering import is_link
 
-__all__ = ["CachedOutput", "OutputCache", "signatures"]
+__all__ = ["RAM_PRESSURE_ENTRIES", "CachedOutput", "OutputCache", "signatures"]
+
+RAM_PRESSURE_ENTRIES = 512
+"""Results the RAM-pressure cache holds before evicting (a stand-in for free RAM)."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +78,9 @@ def signatures(
 
 
 class OutputCache:
-    """Results by signature, with the classic "keep only what the new prompt uses" rule."""
+    """Results by signature, with the eviction rule of ``mode``."""
 
-    def __init__(self, mode: Literal["classic", "none"] = "classic") -> None:
+    def __init__(self, mode: Literal["classic", "ram_pressure", "none"] = "classic") -> None:
         self.mode = mode
         self._entries: dict[str, CachedOutput] = {}
         self._keys: dict[str, str] = {}
@@ -82,6 +89,13 @@ class OutputCache:
         """Adopt the new prompt's signatures and drop every entry it does not use."""
         self._keys = keys
         wanted = set(keys.values())
+        if self.mode == "ram_pressure":
+            for key in wanted & self._entries.keys():  # most recently used go last
+                self._entries[key] = self._entries.pop(key)
+            excess = len(self._entries) - RAM_PRESSURE_ENTRIES
+            for key in [k for k in self._entries if k not in wanted][: max(0, excess)]:
+                del self._entries[key]
+            return
         for key in [k for k in self._entries if k not in wanted]:
             del self._entries[key]
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from sweeps.simulator.versions import NEWEST, ComfyVersion, comfy_version
+
 __all__ = ["GIB", "NodeCosts", "SimConfig"]
 
 GIB = 1024**3
@@ -57,15 +59,21 @@ class NodeCosts:
 
 @dataclass(frozen=True)
 class SimConfig:
-    """One simulated ComfyUI 0.8.0 server.
+    """One simulated ComfyUI server (the newest release it knows, unless told).
 
     Example::
 
         SimConfig(speed=0.0)                       # tests: instantaneous
         SimConfig(speed=1.0, crystools=True)       # the demo: watchable, with GPU gauges
         SimConfig(device_type="cpu")               # reports like `main.py --cpu`
+        SimConfig(comfy_version="0.8.0", gpus=2)   # an older release on a two-GPU box
     """
 
+    comfy_version: str = NEWEST
+    """The ComfyUI release to behave as (:mod:`.versions`): its errors, routes,
+    ``/object_info``, defaults and reported version number."""
+    gpus: int = 1
+    """CUDA devices in ``/system_stats`` (releases before 0.23 list only the first)."""
     speed: float = 1.0
     """Multiplier on every cost; 0 means instantaneous (the loop still yields between nodes)."""
     seed: int = 0
@@ -75,10 +83,11 @@ class SimConfig:
 
     A prompt's ``extra_data.preview_method`` overrides this, as on the real server."""
     preview_size: int = 512
-    cache: Literal["classic", "none"] = "classic"
-    """``classic``: ComfyUI's default, keeps the previous prompt's outputs.
+    cache: Literal["classic", "ram_pressure", "none"] | None = None
+    """None: the version's default (``ram_pressure`` since 0.33, ``classic`` before).
 
-    ``none``: ``--cache-none``, every node runs every time."""
+    ``classic`` keeps the previous prompt's outputs; ``ram_pressure`` keeps older
+    outputs too, until memory runs short; ``none`` (``--cache-none``) runs every node."""
     crystools: bool = False
     """Broadcast ``crystools.monitor`` messages, as the ComfyUI-Crystools extension does."""
     crystools_interval: float = 1.0
@@ -95,15 +104,28 @@ class SimConfig:
     checkpoint_ram: int = 600 * 1024**2
     costs: NodeCosts = field(default_factory=NodeCosts)
     object_info_path: Path | None = None
+    """An ``/object_info`` JSON to serve instead of the version's packaged one."""
     extra_checkpoints: tuple[str, ...] = ()
     """Checkpoint files to offer beside the object_info's own: ComfyUI's script
     examples load ``v1-5-pruned-emaonly.safetensors``, which the traces' server lacked."""
-    """A full ``/object_info`` JSON to serve instead of the packaged trimmed one."""
     data_dir: Path | None = None
     """Where input/, output/ and temp/ live; a fresh temporary directory when None."""
     max_upload_size: int = 100 * 1024**2
     max_image_side: int = 2048
     """Generated images are clamped to this many pixels a side to keep memory small."""
+
+    def __post_init__(self) -> None:
+        comfy_version(self.comfy_version)  # an unknown release fails here, naming the known ones
+        if self.gpus < 1:
+            raise ValueError(f"gpus must be at least 1, not {self.gpus}")
+
+    @property
+    def version(self) -> ComfyVersion:
+        return comfy_version(self.comfy_version)
+
+    @property
+    def cache_mode(self) -> Literal["classic", "ram_pressure", "none"]:
+        return self.cache or self.version.default_cache
 
     def with_changes(self, **changes: Any) -> SimConfig:
         """A copy with some knobs changed (``dataclasses.replace``)."""

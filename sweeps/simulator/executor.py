@@ -154,7 +154,7 @@ class Executor:
         self.memory = memory
         self.faults = faults
         self._on_die = on_die
-        self.cache = OutputCache(config.cache)
+        self.cache = OutputCache(config.cache_mode)
         self.rng = random.Random(config.seed)
         self.client_id: str | None = None
         """``server.client_id``: the running prompt's client, for reconnect resumes."""

@@ -1,4 +1,4 @@
-"""The jobs API of ComfyUI 0.8.0 (``comfy_execution/jobs.py`` and its two routes).
+"""The jobs API of ComfyUI (``comfy_execution/jobs.py`` and its routes), 0.8.0 and 0.26+.
 
 ``GET /api/jobs`` is one list over the running item, the pending heap and the
 history, each normalised to a "job" dict with the ``None`` values dropped.
@@ -8,7 +8,9 @@ keys stripped) and history as ``{prompt_id: entry}`` in completion order.
 
 Quirks kept on purpose, because a client sees them:
 
-* An interrupted run is ``failed``: its history ``status_str`` is ``"error"``.
+* An interrupted run is ``failed`` on 0.8.0 (its history ``status_str`` is
+  ``"error"``) and ``cancelled`` since 0.26, which also counts
+  ``previewable_outputs_count`` and can cancel jobs (:func:`cancel_jobs`).
 * Sorting is stable over running, then pending (heap order), then history, so
   equal ``create_time`` values keep that order, reversed or not.
 * ``status=","`` parses to an empty filter, which matches nothing, while an
@@ -24,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "JOB_STATUSES",
+    "CANCELLED",
     "JobQuery",
     "JobQueryError",
     "get_job",
@@ -36,6 +39,7 @@ PENDING = "pending"
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
 FAILED = "failed"
+CANCELLED = "cancelled"
 JOB_STATUSES = (PENDING, IN_PROGRESS, COMPLETED, FAILED)
 SORT_FIELDS = ("created_at", "execution_duration")
 
@@ -62,17 +66,19 @@ class JobQuery:
     offset: int = 0
 
 
-def parse_job_query(query: Mapping[str, str]) -> JobQuery:
-    """Validate the query parameters in the server's order; the first problem wins."""
+def parse_job_query(query: Mapping[str, str], cancelled: bool = False) -> JobQuery:
+    """Validate the query parameters in the server's order; the first problem wins.
+
+    ``cancelled``: the server knows the ``cancelled`` status (0.26+)."""
     statuses: tuple[str, ...] | None = None
     status_param = query.get("status")
+    known = (*JOB_STATUSES, CANCELLED) if cancelled else JOB_STATUSES
     if status_param:
         statuses = tuple(s.strip().lower() for s in status_param.split(",") if s.strip())
-        invalid = [s for s in statuses if s not in JOB_STATUSES]
+        invalid = [s for s in statuses if s not in known]
         if invalid:
             raise JobQueryError(
-                f"Invalid status value(s): {', '.join(invalid)}. "
-                f"Valid values: {', '.join(JOB_STATUSES)}"
+                f"Invalid status value(s): {', '.join(invalid)}. Valid values: {', '.join(known)}"
             )
     sort_by = query.get("sort_by", "created_at").lower()
     if sort_by not in SORT_FIELDS:
@@ -101,19 +107,18 @@ def list_jobs(
     pending: Sequence[Sequence[Any]],
     history: Mapping[str, Mapping[str, Any]],
     query: JobQuery,
+    cancelled: bool = False,
 ) -> dict[str, Any]:
     """The whole ``GET /api/jobs`` answer: ``{"jobs": [...], "pagination": {...}}``."""
-    wanted = JOB_STATUSES if query.statuses is None else query.statuses
+    wanted = (*JOB_STATUSES, CANCELLED) if query.statuses is None else query.statuses
     jobs: list[dict[str, Any]] = []
     if IN_PROGRESS in wanted:
         jobs.extend(_queue_job(item, IN_PROGRESS) for item in running)
     if PENDING in wanted:
         jobs.extend(_queue_job(item, PENDING) for item in pending)
-    if COMPLETED in wanted or FAILED in wanted:
-        for prompt_id, entry in history.items():
-            failed = (entry.get("status") or {}).get("status_str") == "error"
-            if (FAILED if failed else COMPLETED) in wanted:
-                jobs.append(_history_job(prompt_id, entry, include_outputs=False))
+    for prompt_id, entry in history.items():
+        if _history_status(entry, cancelled) in wanted:
+            jobs.append(_history_job(prompt_id, entry, False, cancelled))
     if query.workflow_id:
         jobs = [j for j in jobs if j.get("workflow_id") == query.workflow_id]
     jobs.sort(key=_sort_key(query.sort_by), reverse=query.sort_order == "desc")
@@ -137,10 +142,11 @@ def get_job(
     running: Sequence[Sequence[Any]],
     pending: Sequence[Sequence[Any]],
     history: Mapping[str, Mapping[str, Any]],
+    cancelled: bool = False,
 ) -> dict[str, Any] | None:
     """``GET /api/jobs/{job_id}``: history first (with details), then running, then pending."""
     if job_id in history:
-        return _history_job(job_id, history[job_id], include_outputs=True)
+        return _history_job(job_id, history[job_id], True, cancelled)
     for item in running:
         if item[1] == job_id:
             return _queue_job(item, IN_PROGRESS)
@@ -177,13 +183,28 @@ def _queue_job(item: Sequence[Any], status: str) -> dict[str, Any]:
     )
 
 
-def _history_job(prompt_id: str, entry: Mapping[str, Any], include_outputs: bool) -> dict[str, Any]:
+def _history_status(entry: Mapping[str, Any], cancelled: bool) -> str:
+    status_info = entry.get("status") or {}
+    if status_info.get("status_str") != "error":
+        return COMPLETED
+    if cancelled and any(
+        isinstance(m, list | tuple) and m and m[0] == "execution_interrupted"
+        for m in status_info.get("messages") or ()
+    ):
+        return CANCELLED
+    return FAILED
+
+
+def _history_job(
+    prompt_id: str, entry: Mapping[str, Any], include_outputs: bool, cancelled: bool
+) -> dict[str, Any]:
     number, _, prompt, extra_data, _ = entry["prompt"][:5]
     create_time, workflow_id = _metadata(extra_data)
     status_info = entry.get("status") or {}
-    status = FAILED if status_info.get("status_str") == "error" else COMPLETED
+    status = _history_status(entry, cancelled)
     outputs = entry.get("outputs") or {}
     outputs_count, preview = outputs_summary(outputs)
+    previewable = _previewable_count(outputs) if cancelled else None
     started = ended = error = None
     for message in status_info.get("messages") or ():
         if not isinstance(message, list | tuple) or len(message) < 2:
@@ -207,6 +228,7 @@ def _history_job(prompt_id: str, entry: Mapping[str, Any], include_outputs: bool
             "execution_end_time": ended,
             "execution_error": error,
             "outputs_count": outputs_count,
+            "previewable_outputs_count": previewable,
             "preview_output": preview,
             "workflow_id": workflow_id,
         }
@@ -225,6 +247,18 @@ def _previewable(media_type: str, item: Mapping[str, Any]) -> bool:
     if fmt.startswith(("video/", "audio/")):
         return True
     return str(item.get("filename") or "").lower().endswith(THREE_D_EXTENSIONS)
+
+
+def _previewable_count(outputs: Mapping[str, Any]) -> int:
+    return sum(
+        1
+        for node_outputs in outputs.values()
+        if isinstance(node_outputs, Mapping)
+        for media_type, items in node_outputs.items()
+        if media_type != "animated" and isinstance(items, list)
+        for item in items
+        if isinstance(item, Mapping) and _previewable(media_type, item)
+    )
 
 
 def outputs_summary(outputs: Mapping[str, Any]) -> tuple[int, dict[str, Any] | None]:

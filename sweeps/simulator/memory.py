@@ -66,7 +66,7 @@ class ModelMemory:
                 }
             ]
         torch_total = self.vram_used - cfg.vram_baseline // 2
-        return [
+        devices: list[dict[str, object]] = [
             {
                 "name": cfg.device_name,
                 "type": "cuda",
@@ -77,3 +77,17 @@ class ModelMemory:
                 "torch_vram_free": max(0, torch_total // 16),
             }
         ]
+        # ComfyUI runs on the primary device; the others hold only their CUDA context.
+        for index in range(1, cfg.gpus):
+            devices.append(
+                {
+                    "name": cfg.device_name.replace("cuda:0", f"cuda:{index}", 1),
+                    "type": "cuda",
+                    "index": index,
+                    "vram_total": cfg.vram_total,
+                    "vram_free": cfg.vram_total - cfg.vram_baseline,
+                    "torch_vram_total": 0,
+                    "torch_vram_free": 0,
+                }
+            )
+        return devices

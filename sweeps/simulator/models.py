@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,12 @@ from aiohttp import web
 
 from sweeps.simulator.catalog import Catalog
 from sweeps.simulator.middleware import Handler
+from sweeps.simulator.versions import comfy_version
 
 __all__ = ["MODEL_FOLDERS", "ModelFolders"]
 
-MODEL_FOLDERS = (
-    "checkpoints configs loras vae text_encoders diffusion_models clip_vision style_models "
-    "embeddings diffusers vae_approx controlnet gligen upscale_models latent_upscale_models "
-    "custom_nodes hypernetworks photomaker classifiers model_patches audio_encoders"
-).split()
+MODEL_FOLDERS = list(comfy_version("0.8.0").model_folders)
+"""0.8.0's folders; a later release passes its own to :class:`ModelFolders`."""
 _LEGACY_DIRS = {
     "text_encoders": ("text_encoders", "clip"),
     "diffusion_models": ("unet", "diffusion_models"),
@@ -36,7 +35,10 @@ _FAKE_SIZES = {"checkpoints": 2_132_625_894, "loras": 151_108_832, "vae": 334_64
 class ModelFolders:
     """What ``folder_paths`` would report for a ComfyUI install under ``root``."""
 
-    def __init__(self, catalog: Catalog, root: Path) -> None:
+    def __init__(
+        self, catalog: Catalog, root: Path, folders: Sequence[str] = tuple(MODEL_FOLDERS)
+    ) -> None:
+        self.folders = tuple(folders)
         self.catalog = catalog
         self.root = str(root)
         self.installed = time.time()
@@ -44,7 +46,7 @@ class ModelFolders:
 
     def folder_paths(self) -> dict[str, list[str]]:
         paths: dict[str, list[str]] = {}
-        for folder in MODEL_FOLDERS:
+        for folder in self.folders:
             if folder == "custom_nodes":
                 paths[folder] = [os.path.join(self.root, "custom_nodes")]
                 continue
@@ -65,11 +67,11 @@ class ModelFolders:
     # ----- routes
 
     async def list_folders(self, request: web.Request) -> web.Response:
-        return web.json_response(list(MODEL_FOLDERS))
+        return web.json_response(list(self.folders))
 
     async def list_files(self, request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
-        if folder not in MODEL_FOLDERS:
+        if folder not in self.folders:
             return web.Response(status=404)
         return web.json_response(self.files(folder))
 
@@ -81,7 +83,7 @@ class ModelFolders:
 
     async def experiment_files(self, request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
-        if folder not in MODEL_FOLDERS:
+        if folder not in self.folders:
             return web.Response(status=404)
         entries: list[dict[str, Any]] = [
             {

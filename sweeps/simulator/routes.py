@@ -1,4 +1,8 @@
-"""The HTTP API of ComfyUI 0.8.0 (server.py's ``PromptServer`` routes), served by aiohttp.
+"""The HTTP API of ComfyUI (server.py's ``PromptServer`` routes), served by aiohttp.
+
+The routes are 0.8.0's; where a later release answers differently (its errors,
+the jobs cancel routes, ``/system_stats``), the simulator's
+:class:`~sweeps.simulator.versions.ComfyVersion` decides.
 
 Every route exists twice, bare and under ``/api``, as on the real server. The
 error behaviour is reproduced along with the happy paths, because clients trip
@@ -36,7 +40,8 @@ from sweeps.simulator.middleware import (
     plain_500,
 )
 from sweeps.simulator.prompt_queue import QueueItem
-from sweeps.validation import validate_prompt
+from sweeps.simulator.versions import find_cycle, is_canonical_uuid
+from sweeps.validation import PromptValidation, validate_prompt
 
 if TYPE_CHECKING:
     from sweeps.simulator.server import Simulator
@@ -78,13 +83,18 @@ class _Routes:
         prompt = body["prompt"]
         if prompt is None or isinstance(prompt, bool | int | float):
             raise TypeError("validate_prompt iterates the prompt")  # upstream: a plain 500
-        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
-        result = validate_prompt(
-            prompt,
-            sim.catalog.schemas,
-            body.get("partial_execution_targets"),
-            file_exists=sim.files.exists_annotated,
-        )
+        version = sim.config.version
+        chosen_id = body.get("prompt_id")
+        if version.uuid_prompt_ids and chosen_id is not None and not is_canonical_uuid(chosen_id):
+            error = {
+                "type": "invalid_prompt_id",
+                "message": "prompt_id must be a valid UUID",
+                "details": f"prompt_id {chosen_id!r} is not a canonical lowercase UUID",
+                "extra_info": {},
+            }
+            return web.json_response({"error": error, "node_errors": {}}, status=400)
+        prompt_id = str(chosen_id if chosen_id is not None else uuid.uuid4())
+        result = self._validate(prompt, body.get("partial_execution_targets"))
         extra_data = body.get("extra_data", {})
         if "client_id" in body:
             extra_data["client_id"] = body["client_id"]
@@ -98,6 +108,66 @@ class _Routes:
             )
         )
         return web.json_response(result.response_body(prompt_id, number))
+
+    def _validate(self, prompt: Any, targets: list[str] | None) -> PromptValidation:
+        """``validate_prompt`` with the errors of the version played."""
+        sim = self.sim
+        version = sim.config.version
+        if version.missing_node_type and isinstance(prompt, dict):
+            for node_id, node in prompt.items():
+                class_type = node.get("class_type") if isinstance(node, dict) else None
+                if isinstance(class_type, str) and class_type not in sim.catalog.schemas:
+                    title = (node.get("_meta") or {}).get("title") or class_type
+                    error = {
+                        "type": "missing_node_type",
+                        "message": f"Node '{title}' not found. "
+                        "The custom node may not be installed.",
+                        "details": f"Node ID '#{node_id}'",
+                        "extra_info": {
+                            "node_id": node_id,
+                            "class_type": class_type,
+                            "node_title": title,
+                        },
+                    }
+                    return PromptValidation(False, error, {}, [])
+        result = validate_prompt(
+            prompt, sim.catalog.schemas, targets, file_exists=sim.files.exists_annotated
+        )
+        for node in result.node_errors.values():
+            for reason in node.get("errors", ()):
+                extra = reason.get("extra_info") or {}
+                if isinstance(extra.get("traceback"), list):
+                    extra["traceback"] = version.traceback(extra["traceback"])
+        if result.ok or not version.dependency_cycle or not isinstance(prompt, dict):
+            return result
+        schemas = sim.catalog.schemas
+        for output, node in prompt.items():
+            schema = schemas.get(str(node.get("class_type"))) if isinstance(node, dict) else None
+            cycle = find_cycle(prompt, output) if schema and schema.output_node else None
+            if cycle is None:
+                continue
+            node_id = cycle[0]
+            reason = {
+                "type": "dependency_cycle",
+                "message": "Dependency cycle detected",
+                "details": " -> ".join(cycle),
+                "extra_info": {"cycle_nodes": cycle},
+            }
+            node_errors = {
+                node_id: {
+                    "errors": [reason],
+                    "dependent_outputs": [output],
+                    "class_type": prompt[node_id].get("class_type"),
+                }
+            }
+            error = {
+                "type": "prompt_outputs_failed_validation",
+                "message": "Prompt outputs failed validation",
+                "details": f"{reason['message']}: {reason['details']}",
+                "extra_info": {},
+            }
+            return PromptValidation(False, error, node_errors, [], result.prompt)
+        return result
 
     async def get_prompt(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.queue.queue_info())
@@ -160,21 +230,49 @@ class _Routes:
     # ----- jobs (comfy_execution/jobs.py)
 
     async def jobs(self, request: web.Request) -> web.Response:
+        cancelled = self.sim.config.version.jobs_cancel
         try:
-            query = parse_job_query(request.rel_url.query)
+            query = parse_job_query(request.rel_url.query, cancelled)
         except JobQueryError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         running, pending = self.sim.queue.current()
-        return web.json_response(list_jobs(running, pending, self.sim.queue.get_history(), query))
+        history = self.sim.queue.get_history()
+        return web.json_response(list_jobs(running, pending, history, query, cancelled))
 
     async def job_by_id(self, request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
         running, pending = self.sim.queue.current()
         history = self.sim.queue.get_history(prompt_id=job_id)
-        job = get_job(job_id, running, pending, history)
+        job = get_job(job_id, running, pending, history, self.sim.config.version.jobs_cancel)
         if job is None:
             return web.json_response({"error": "Job not found"}, status=404)
         return web.json_response(job)
+
+    def _cancel(self, job_id: str) -> bool:
+        """Interrupt it if running, dequeue it if pending; a finished or unknown job is a no-op.
+
+        One step on the event loop, so it cannot race the worker as ``/queue`` plus
+        ``/interrupt`` can (the job may start between the two calls)."""
+        if self.sim.queue.is_running(job_id):
+            self.sim.executor.interrupt()
+            return True
+        return self.sim.queue.delete(job_id)
+
+    async def cancel_job(self, request: web.Request) -> web.Response:
+        return web.json_response({"cancelled": self._cancel(request.match_info["job_id"])})
+
+    async def cancel_jobs(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        job_ids = body.get("job_ids") if isinstance(body, dict) else None
+        if not isinstance(job_ids, list):
+            return web.json_response({"error": "job_ids must be a list of job ids"}, status=400)
+        invalid = [j for j in job_ids if not isinstance(j, str) or not j]
+        if invalid:
+            return web.json_response(
+                {"error": "Invalid job ids", "invalid_ids": invalid}, status=400
+            )
+        results = [self._cancel(job_id) for job_id in job_ids]
+        return web.json_response({"cancelled": any(results)})
 
     # ----- files
 
@@ -263,23 +361,30 @@ class _Routes:
     async def system_stats(self, request: web.Request) -> web.Response:
         sim = self.sim
         cfg = sim.config
-        stats = {
-            "system": {
-                "os": sys.platform,
-                "ram_total": cfg.ram_total,
-                "ram_free": cfg.ram_total - sim.memory.ram_used,
-                "comfyui_version": "0.8.0",
-                "required_frontend_version": "1.35.9",
-                "installed_templates_version": "0.7.67",
-                "required_templates_version": "0.7.67",
-                "python_version": sys.version,
-                "pytorch_version": "2.14.1+cu130",
-                "embedded_python": False,
-                "argv": sim.argv(),
-            },
-            "devices": sim.memory.system_stats_devices(),
+        version = cfg.version
+        system: dict[str, Any] = {
+            "os": sys.platform,
+            "ram_total": cfg.ram_total,
+            "ram_free": cfg.ram_total - sim.memory.ram_used,
+            "comfyui_version": version.number,
+            "required_frontend_version": version.frontend_version,
+            "installed_templates_version": version.templates_version,
+            "required_templates_version": version.templates_version,
         }
-        return web.json_response(stats)
+        if version.system_extras:
+            system["comfy_package_versions"] = version.package_versions()
+        system |= {
+            "python_version": sys.version,
+            "pytorch_version": "2.14.1+cu130",
+            "embedded_python": False,
+        }
+        if version.system_extras:
+            system["deploy_environment"] = "local-git"
+        system["argv"] = sim.argv()
+        devices = sim.memory.system_stats_devices()
+        return web.json_response(
+            {"system": system, "devices": devices if version.all_devices else devices[:1]}
+        )
 
     async def features(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.server_features())
@@ -340,6 +445,14 @@ def build_app(sim: Simulator) -> web.Application:
         # Declared as "/api/jobs" upstream, so prefixing gives /api/api/jobs and no /jobs.
         ("GET", "/api/jobs", handlers.jobs),
         ("GET", "/api/jobs/{job_id}", handlers.job_by_id),
+        *(
+            [
+                ("POST", "/api/jobs/cancel", handlers.cancel_jobs),
+                ("POST", "/api/jobs/{job_id}/cancel", handlers.cancel_job),
+            ]
+            if sim.config.version.jobs_cancel
+            else []
+        ),
         *sim.userdata.routes(),
         *sim.models.routes(),
     ]

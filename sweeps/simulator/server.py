@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sweeps.simulator.catalog import Catalog, load_object_info
+from sweeps.simulator.catalog import Catalog
 from sweeps.simulator.config import SimConfig
 from sweeps.simulator.executor import Executor
 from sweeps.simulator.faults import Faults
@@ -45,7 +45,7 @@ __all__ = ["Simulator", "serve"]
 
 
 class Simulator:
-    """A fake ComfyUI 0.8.0 server on ``host:port`` (port 0 picks a free one).
+    """A fake ComfyUI server (``config.comfy_version``) on ``host:port`` (port 0 picks a free one).
 
     State that a real restart loses (queue, history, cache, resident model,
     websocket clients, the priority counter) lives in per-"process" objects that
@@ -60,10 +60,10 @@ class Simulator:
         self.port = port
         self.faults = Faults(self.config.seed)
         self.files = FileStore(self.config.data_dir)
-        self.catalog = Catalog(load_object_info(self.config.object_info_path))
+        self.catalog = Catalog.packaged(self.config.object_info_path, self.config.comfy_version)
         if self.config.extra_checkpoints:
             self.catalog.with_checkpoints(self.config.extra_checkpoints)
-        self.models = ModelFolders(self.catalog, self.files.root)
+        self.models = ModelFolders(self.catalog, self.files.root, self.config.version.model_folders)
         self.userdata = UserData(self.files.user_dir)
         self._stack: contextlib.AsyncExitStack | None = None
         self._tasks: asyncio.TaskGroup | None = None
@@ -258,11 +258,7 @@ class Simulator:
     # ----- hooks used by the routes, the hub and the worker
 
     def server_features(self) -> dict[str, Any]:
-        return {
-            "supports_preview_metadata": True,
-            "max_upload_size": self.config.max_upload_size,
-            "extension": {"manager": {"supports_v4": True}},
-        }
+        return self.config.version.features(self.config.max_upload_size)
 
     def _on_connect(self, sid: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = [
@@ -284,7 +280,7 @@ class Simulator:
             args.insert(1, "--cpu")
         if self.config.previews:
             args += ["--preview-method", "auto"]
-        if self.config.cache == "none":
+        if self.config.cache_mode == "none":
             args.append("--cache-none")
         return args
 

@@ -15,7 +15,7 @@ from sweeps.connection import REFUSED_GIVE_UP, ServerConnection
 from sweeps.errors import PromptRejected, ServerFailed, ServerUnreachable
 from sweeps.events import Executing, PreviewImage, Progress, SocketClosed, SocketOpened
 from sweeps.models import OutputFile
-from sweeps.simulator import SimConfig, Simulator
+from sweeps.simulator import NEWEST, SimConfig, Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_FREE = json.loads((REPO / "sample_workflows" / "model_free.json").read_text())
@@ -187,7 +187,7 @@ async def test_transport_errors_are_typed(sim) -> None:
         with pytest.raises(ServerUnreachable):
             await client.system_stats()
         await sim.accept_connections()
-        assert (await client.system_stats()).system.comfyui_version == "0.8.0"
+        assert (await client.system_stats()).system.comfyui_version == NEWEST
 
 
 async def test_websocket_reconnects_after_a_drop(sim) -> None:

@@ -26,13 +26,16 @@ from sweeps.events import (
     parse_message,
     parse_text,
 )
-from tests.traces import load_trace, trace_names
+from tests.traces import VERSIONS, load_trace, trace_names
 
 MESSAGES = [
-    pytest.param(message, id=f"{name}-{i}-{message['type']}")
-    for name in trace_names()
+    pytest.param(message, id=f"{version}-{name}-{i}-{message['type']}")
+    for version in VERSIONS
+    for name in trace_names(version)
     for i, message in enumerate(
-        m for s in load_trace(name).sockets() for m in load_trace(name).ws_messages(s)
+        m
+        for s in load_trace(name, version).sockets()
+        for m in load_trace(name, version).ws_messages(s)
     )
 ]
 
@@ -101,8 +104,13 @@ def test_every_message_type_in_the_traces_is_modelled() -> None:
 
 
 def _all_messages():
-    for name in trace_names():
-        trace = load_trace(name)
+    for version in VERSIONS:
+        yield from _messages(version)
+
+
+def _messages(version: str):
+    for name in trace_names(version):
+        trace = load_trace(name, version)
         for socket in trace.sockets():
             for message in trace.ws_messages(socket):
                 yield name, message

@@ -72,7 +72,7 @@ async def test_completed_job(sim: Simulator, client: ComfyClient) -> None:
     assert detail.extra_data == history.extra_data
 
 
-async def test_failed_and_interrupted(sim: Simulator, client: ComfyClient) -> None:
+async def test_failed_and_cancelled(sim: Simulator, client: ComfyClient) -> None:
     sim.faults.fail_class("KSampler")
     failed = await _run(sim, client, txt2img(1))
     sim.faults.clear()
@@ -83,9 +83,10 @@ async def test_failed_and_interrupted(sim: Simulator, client: ComfyClient) -> No
         await client.interrupt(interrupted)
         sim.faults.stall_worker = False
         await ws.wait_done(interrupted)
-    page = await client.jobs(status=["failed"], sort_order="asc")
+    page = await client.jobs(status=["failed", "cancelled"], sort_order="asc")
     assert [j.id for j in page.jobs] == [failed, interrupted]
     by_id = {j.id: j for j in page.jobs}
+    assert (by_id[failed].status, by_id[interrupted].status) == ("failed", "cancelled")
     error = by_id[failed].execution_error
     assert error is not None and error["node_type"] == "KSampler"
     assert by_id[interrupted].execution_error is None  # interrupted: no error event

@@ -9,7 +9,7 @@ import pytest
 
 from sweeps.errors import PromptRejected, ProtocolError, RequestRejected, ServerFailed
 from sweeps.models import OutputFile
-from tests.traces import HttpExchange, load_trace, traces_dir
+from tests.traces import VERSIONS, HttpExchange, load_trace, traces_dir
 
 
 async def test_system_endpoints(replay_client) -> None:
@@ -141,11 +141,15 @@ async def test_failed_download_leaves_no_partial_file(replay_client, tmp_path: P
 
 
 VALIDATION = load_trace("prompt_validation_errors").http("POST", "/prompt")
+REJECTIONS = [
+    pytest.param(e, id=f"{version}-{e.ms}")
+    for version in VERSIONS
+    for e in load_trace("prompt_validation_errors", version).http("POST", "/prompt")
+    if e.status == 400
+]
 
 
-@pytest.mark.parametrize(
-    "exchange", [e for e in VALIDATION if e.status == 400], ids=lambda e: f"{e.ms}"
-)
+@pytest.mark.parametrize("exchange", REJECTIONS)
 async def test_rejections_carry_the_parsed_errors(replay_client, exchange) -> None:
     client, _ = replay_client([exchange])
     with pytest.raises(PromptRejected) as caught:
@@ -266,8 +270,12 @@ async def test_queue_prompt_sends_every_field(replay_client) -> None:
     assert queued.prompt_id == exchange.response["prompt_id"]
     assert queued.number == exchange.response["number"]
     sent = json.loads(replay.requests[0].content)
+    titled = {  # the recorder sent no _meta; 0.33+ needs one on a replaced node
+        node_id: {**node, "_meta": {"title": node["class_type"]}}
+        for node_id, node in exchange.request["prompt"].items()
+    }
     assert sent == {
-        "prompt": exchange.request["prompt"],
+        "prompt": titled,
         "client_id": "cid",
         "prompt_id": "my-id",
         "front": True,

@@ -30,12 +30,14 @@ from sweeps.events import (
     ProgressState,
     SocketOpened,
     Status,
+    UnknownEvent,
     parse_message,
 )
 from sweeps.models import HistoryEntry, OutputFile, QueueItem, SystemStats
 from sweeps.simulator import SimConfig, Simulator
 from sweeps.tracking import PromptTracker
 from tests.client.test_against_simulator import _sleepy
+from tests.simulator.wire import open_socket
 
 # -- websocket messages ------------------------------------------------------
 
@@ -381,3 +383,80 @@ async def test_a_server_that_never_sends_executing_null_is_polled_after_the_verd
             outcome = await asyncio.wait_for(waiting, 5)
             listener.cancel()
     assert outcome.status == "success"
+
+
+# -- what newer servers offer --------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["0.8.0", "0.33.0"])
+async def test_cancel_dequeues_a_pending_prompt_and_interrupts_the_running_one(
+    version: str,
+) -> None:
+    """Through /api/jobs/cancel on 0.26+, through /queue and /interrupt before."""
+    config = SimConfig(speed=0.1, comfy_version=version)
+    async with Simulator(config) as sim, ComfyClient(sim.url) as client:
+        async with open_socket(sim.ws_url, client.client_id) as ws:
+            running = (await client.queue_prompt(_sleepy(steps=100, step_ms=100))).prompt_id
+            pending = (await client.queue_prompt(_sleepy(steps=1, step_ms=1))).prompt_id
+            await ws.wait_message("progress", prompt_id=running)
+            said = await client.cancel([pending, running])
+            await ws.wait_done(running)
+        queue = await client.get_queue()
+        ran = await client.get_history_entry(running)
+        never = await client.get_history_entry(pending)
+    assert said is (True if version == "0.33.0" else None)  # 0.8.0 cannot say
+    assert queue.pending == () and queue.running == ()
+    assert ran is not None and ran.status_str == "error"  # interrupted
+    assert never is None
+
+
+async def test_cancelling_nothing_asks_nothing() -> None:
+    async with Simulator(SimConfig(speed=0.0)) as sim, ComfyClient(sim.url) as client:
+        await sim.die()  # any request would fail
+        assert await client.cancel([]) is False
+
+
+async def test_every_node_goes_out_with_a_title_and_keeps_its_own() -> None:
+    prompt = _sleepy(steps=1, step_ms=0)
+    prompt["3"]["_meta"] = {"title": "Keep me"}
+    async with Simulator(SimConfig(speed=0.0)) as sim, ComfyClient(sim.url) as client:
+        prompt_id = (await client.queue_prompt(prompt)).prompt_id
+        await sim.wait_idle()
+        entry = await client.get_history_entry(prompt_id)
+    assert entry is not None and entry.prompt is not None
+    titles = {node_id: node["_meta"]["title"] for node_id, node in entry.prompt.items()}
+    assert titles == {"1": "EmptyImage", "2": "ProbeSleep", "3": "Keep me"}
+    assert "_meta" not in prompt["1"]  # the caller's graph is left as it was
+
+
+@pytest.mark.parametrize("version", ["0.8.0", "0.33.0"])
+async def test_a_missing_node_class_is_said_plainly_in_old_and_new_words(version: str) -> None:
+    prompt = {"1": {"class_type": "Upscale4000", "inputs": {}, "_meta": {"title": "Big"}}}
+    async with (
+        Simulator(SimConfig(speed=0.0, comfy_version=version)) as sim,
+        ComfyClient(sim.url) as client,
+    ):
+        with pytest.raises(PromptRejected) as caught:
+            await client.queue_prompt(prompt)
+    assert caught.value.missing_class == "Upscale4000"
+    named = ', "Big")' if version == "0.33.0" else ")"  # 0.8.0 does not send the title
+    assert str(caught.value).endswith(
+        f"node class Upscale4000 is not installed on 127.0.0.1 (node 1{named}"
+    )
+
+
+async def test_a_dependency_cycle_names_its_nodes() -> None:
+    prompt = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "c"}},
+    }
+    async with Simulator(SimConfig(speed=0.0)) as sim, ComfyClient(sim.url) as client:
+        with pytest.raises(PromptRejected) as caught:
+            await client.queue_prompt(prompt)
+    assert "node 2 (ImageInvert): is part of a dependency cycle (2 -> 1 -> 2)" in str(caught.value)
+
+
+def test_assets_events_are_kept_as_unknown_events() -> None:
+    event = parse_message({"type": "assets.updated", "data": {"ids": ["a"], "new": 1}})
+    assert isinstance(event, UnknownEvent) and event.type == "assets.updated"

@@ -8,12 +8,19 @@ import httpx
 import pytest
 
 from sweeps.simulator import SimConfig, Simulator
+from tests.traces import VERSIONS
 
 
 @pytest.fixture
 def sim_config() -> SimConfig:
     """Override in a test module (or parametrize) to change the knobs."""
     return SimConfig(speed=0.0)
+
+
+@pytest.fixture(params=VERSIONS)
+def version(request: pytest.FixtureRequest) -> str:
+    """Every recorded ComfyUI version, for tests that replay the recordings."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -6,11 +6,18 @@ import io
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 
 from sweeps.simulator import SimConfig, Simulator
 from tests.simulator.wire import open_socket, shape, trace_shapes
 from tests.traces import load_trace
+
+
+@pytest.fixture
+def sim_config(version: str) -> SimConfig:
+    """The recording of every version, replayed against a simulator playing it."""
+    return SimConfig(speed=0.0, comfy_version=version)
 
 
 def _skeleton(value: Any) -> Any:
@@ -28,8 +35,8 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-async def test_system_endpoints(sim: Simulator, http: httpx.AsyncClient) -> None:
-    trace = load_trace("system_endpoints")
+async def test_system_endpoints(sim: Simulator, http: httpx.AsyncClient, version: str) -> None:
+    trace = load_trace("system_endpoints", version)
     exact = {
         "/prompt",
         "/queue",
@@ -64,10 +71,10 @@ async def test_system_endpoints(sim: Simulator, http: httpx.AsyncClient) -> None
             assert _skeleton(body) == _skeleton(exchange.response), exchange.path
 
 
-async def test_cpu_system_stats_match_recorded_types() -> None:
-    trace = load_trace("system_endpoints")
+async def test_cpu_system_stats_match_recorded_types(version: str) -> None:
+    trace = load_trace("system_endpoints", version)
     async with (
-        Simulator(SimConfig(speed=0.0, device_type="cpu")) as sim,
+        Simulator(SimConfig(speed=0.0, device_type="cpu", comfy_version=version)) as sim,
         httpx.AsyncClient(base_url=sim.url) as http,
     ):
         body = (await http.get("/api/system_stats")).json()
@@ -75,8 +82,10 @@ async def test_cpu_system_stats_match_recorded_types() -> None:
     assert body["devices"][0]["name"] == "cpu" and body["devices"][0]["index"] is None
 
 
-async def test_prompt_validation_errors(sim: Simulator, http: httpx.AsyncClient) -> None:
-    trace = load_trace("prompt_validation_errors")
+async def test_prompt_validation_errors(
+    sim: Simulator, http: httpx.AsyncClient, version: str
+) -> None:
+    trace = load_trace("prompt_validation_errors", version)
     for exchange in trace.http("POST", "/prompt"):
         if exchange.request is None:  # the recorder sent malformed JSON
             response = await http.post(
@@ -91,23 +100,23 @@ async def test_prompt_validation_errors(sim: Simulator, http: httpx.AsyncClient)
         assert response.json() == exchange.response
 
 
-async def test_ws_connect(sim: Simulator) -> None:
-    trace = load_trace("ws_connect")
+async def test_ws_connect(sim: Simulator, version: str) -> None:
+    trace = load_trace("ws_connect", version)
     client_id = trace.ws_messages("A")[0]["data"]["sid"]
     async with open_socket(sim.ws_url, client_id) as a:
         first = await a.wait_message("status")
     assert first == trace.ws_messages("A")[0]
 
 
-async def test_ws_connect_without_client_id_gets_a_hex_sid(sim: Simulator) -> None:
+async def test_ws_connect_without_client_id_gets_a_hex_sid(sim: Simulator, version: str) -> None:
     async with open_socket(sim.ws_url) as a:
         first = await a.wait_message("status")
     sid = first["data"]["sid"]
     assert len(sid) == 32 and int(sid, 16) >= 0
 
 
-async def test_ws_connect_flags(sim: Simulator) -> None:
-    trace = load_trace("ws_connect_flags")
+async def test_ws_connect_flags(sim: Simulator, version: str) -> None:
+    trace = load_trace("ws_connect_flags", version)
     client_id = trace.ws_messages("A")[0]["data"]["sid"]
     async with open_socket(sim.ws_url, client_id, flags=True) as a:
         flags = await a.wait_message("feature_flags")
@@ -115,7 +124,7 @@ async def test_ws_connect_flags(sim: Simulator) -> None:
     assert flags == trace.ws_messages("A")[1]
 
 
-async def test_a_non_json_first_message_does_not_count(sim: Simulator) -> None:
+async def test_a_non_json_first_message_does_not_count(sim: Simulator, version: str) -> None:
     """ComfyUI only clears its first-message flag after a message parses as JSON."""
     async with open_socket(sim.ws_url, "late") as a:
         await a.wait_message("status")

@@ -13,10 +13,17 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from sweeps.simulator import SimConfig, Simulator
 from tests.simulator.wire import Recorder, collapse_progress, open_socket, shape, trace_shapes
 from tests.traces import Trace, load_trace
+
+
+@pytest.fixture
+def sim_config(version: str) -> SimConfig:
+    """The recording of every version, replayed against a simulator playing it."""
+    return SimConfig(speed=0.0, comfy_version=version)
 
 
 def _client_id(trace: Trace) -> str:
@@ -56,8 +63,8 @@ async def _post(http: httpx.AsyncClient, body: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def test_run_basic_then_cached(sim: Simulator, http: httpx.AsyncClient) -> None:
-    trace = load_trace("run_basic_then_cached")
+async def test_run_basic_then_cached(sim: Simulator, http: httpx.AsyncClient, version: str) -> None:
+    trace = load_trace("run_basic_then_cached", version)
     async with (
         open_socket(sim.ws_url, _client_id(trace)) as a,
         open_socket(sim.ws_url) as b,
@@ -80,8 +87,8 @@ async def test_run_basic_then_cached(sim: Simulator, http: httpx.AsyncClient) ->
     assert _shapes(b) == expected_b
 
 
-async def test_run_execution_error(sim: Simulator, http: httpx.AsyncClient) -> None:
-    trace = load_trace("run_execution_error")
+async def test_run_execution_error(sim: Simulator, http: httpx.AsyncClient, version: str) -> None:
+    trace = load_trace("run_execution_error", version)
     async with open_socket(sim.ws_url, _client_id(trace)) as a:
         exchange = trace.http("POST", "/prompt")[0]
         body = await _post(http, exchange.request)
@@ -99,11 +106,11 @@ async def test_run_execution_error(sim: Simulator, http: httpx.AsyncClient) -> N
     assert all(isinstance(line, str) for line in error["traceback"])
 
 
-async def test_run_interrupt(http: httpx.AsyncClient) -> None:
-    trace = load_trace("run_interrupt")
+async def test_run_interrupt(http: httpx.AsyncClient, version: str) -> None:
+    trace = load_trace("run_interrupt", version)
     # 60 steps of 100 ms at speed 0.1: 0.6 s to interrupt it after a few updates.
     async with (
-        Simulator(SimConfig(speed=0.1)) as sim,
+        Simulator(SimConfig(speed=0.1, comfy_version=version)) as sim,
         httpx.AsyncClient(base_url=sim.url) as client,
         open_socket(sim.ws_url, _client_id(trace)) as a,
     ):
@@ -118,8 +125,10 @@ async def test_run_interrupt(http: httpx.AsyncClient) -> None:
     assert collapse_progress(_shapes(a)) == collapse_progress(trace_shapes(trace, "A"))
 
 
-async def _run_previews(sim: Simulator, http: httpx.AsyncClient, name: str, flags: bool) -> None:
-    trace = load_trace(name)
+async def _run_previews(
+    sim: Simulator, http: httpx.AsyncClient, name: str, flags: bool, version: str
+) -> None:
+    trace = load_trace(name, version)
     async with open_socket(sim.ws_url, _client_id(trace), flags=flags) as a:
         if flags:
             await a.wait_message("feature_flags")
@@ -135,16 +144,22 @@ async def _run_previews(sim: Simulator, http: httpx.AsyncClient, name: str, flag
         assert all(f["raw"][8:10] == b"\xff\xd8" for f in binary)
 
 
-async def test_run_progress_preview_legacy(sim: Simulator, http: httpx.AsyncClient) -> None:
-    await _run_previews(sim, http, "run_progress_preview_legacy", flags=False)
+async def test_run_progress_preview_legacy(
+    sim: Simulator, http: httpx.AsyncClient, version: str
+) -> None:
+    await _run_previews(sim, http, "run_progress_preview_legacy", flags=False, version=version)
 
 
-async def test_run_progress_preview_metadata(sim: Simulator, http: httpx.AsyncClient) -> None:
-    await _run_previews(sim, http, "run_progress_preview_metadata", flags=True)
+async def test_run_progress_preview_metadata(
+    sim: Simulator, http: httpx.AsyncClient, version: str
+) -> None:
+    await _run_previews(sim, http, "run_progress_preview_metadata", flags=True, version=version)
 
 
-async def test_run_txt2img_random_sd15(sim: Simulator, http: httpx.AsyncClient) -> None:
-    trace = load_trace("run_txt2img_random_sd15")
+async def test_run_txt2img_random_sd15(
+    sim: Simulator, http: httpx.AsyncClient, version: str
+) -> None:
+    trace = load_trace("run_txt2img_random_sd15", version)
     async with open_socket(sim.ws_url, _client_id(trace), flags=True) as a:
         await a.wait_message("feature_flags")
         for exchange in trace.http("POST", "/prompt"):
@@ -161,11 +176,13 @@ async def test_run_txt2img_random_sd15(sim: Simulator, http: httpx.AsyncClient) 
     ]
 
 
-async def test_queue_ops() -> None:
-    trace = load_trace("queue_ops")
+async def test_queue_ops(version: str) -> None:
+    trace = load_trace("queue_ops", version)
     posts = trace.http("POST", "/prompt")
     async with (
-        Simulator(SimConfig(speed=1.0)) as sim,  # 100 ms steps: time for the requests
+        Simulator(
+            SimConfig(speed=1.0, comfy_version=version)
+        ) as sim,  # 100 ms steps: time for the requests
         httpx.AsyncClient(base_url=sim.url) as http,
         open_socket(sim.ws_url, _client_id(trace)) as a,
     ):

@@ -1,4 +1,7 @@
-"""GET /api/jobs and /api/jobs/{id}: the unified job view (PROTOCOL 1.2 "History and jobs")."""
+"""GET /api/jobs and /api/jobs/{id}: the unified job view (PROTOCOL 1.2 "History and jobs").
+
+As 0.8.0 serves it; what 0.26+ changed (``cancelled``, the cancel routes) is in
+test_versions.py."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sweeps.simulator import Simulator
+from sweeps.simulator import SimConfig, Simulator
 from sweeps.simulator import routes as sim_routes
 from sweeps.simulator.jobs import JobQuery, get_job, list_jobs, outputs_summary
 from tests.simulator.prompts import sleep_prompt, txt2img
@@ -18,6 +21,11 @@ from tests.simulator.wire import Recorder, open_socket
 
 LIST_KEYS = {"id", "status", "priority", "create_time", "outputs_count"}
 FINISHED_KEYS = LIST_KEYS | {"execution_start_time", "execution_end_time"}
+
+
+@pytest.fixture
+def sim_config() -> SimConfig:
+    return SimConfig(speed=0.0, comfy_version="0.8.0")
 
 
 @pytest.fixture(autouse=True)

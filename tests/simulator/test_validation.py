@@ -11,7 +11,7 @@ from sweeps.simulator import load_object_info
 from sweeps.validation import validate_prompt
 from tests.simulator.prompts import sleep_prompt, txt2img
 
-SCHEMAS = parse_object_info(load_object_info())
+SCHEMAS = parse_object_info(load_object_info(version="0.8.0"))
 
 
 def test_schema_shapes() -> None:

@@ -10,7 +10,7 @@ from textual.widgets import Input, Label
 from sweeps.config import ServerConfig
 from sweeps.events import ExecutionStart
 from sweeps.runner import plan_sweep
-from sweeps.simulator import Simulator
+from sweeps.simulator import NEWEST, Simulator
 from tests.workflows import sd15 as workflow
 from tui.app import FleetApp, SweepJob
 from tui.commands import FleetCommands
@@ -48,7 +48,8 @@ async def test_card_shows_the_server_once_connected(sim: Simulator):
     app = make_app(sim.url)
     async with app.run_test() as pilot:
         await until(
-            pilot, lambda: "v0.8.0" in card_text(app, sim.url) and "up" in card_text(app, sim.url)
+            pilot,
+            lambda: f"v{NEWEST}" in card_text(app, sim.url) and "up" in card_text(app, sim.url),
         )
         assert "RTX 3060" in card_text(app, sim.url)
         await until(pilot, lambda: "GPU" in card_text(app, sim.url))  # Crystools readings

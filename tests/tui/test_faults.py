@@ -15,7 +15,7 @@ from textual.widgets import Label, Static
 
 from sweeps.config import ServerConfig, Timeouts
 from sweeps.monitor import FleetMonitor
-from sweeps.simulator import SimConfig, Simulator
+from sweeps.simulator import NEWEST, SimConfig, Simulator
 from sweeps.simulator import routes as sim_routes
 from tui.app import FleetApp
 from tui.messages import ActionFinished
@@ -160,4 +160,4 @@ async def test_a_stopped_monitor_is_said_plainly_and_can_be_restarted(sim: Simul
         await pilot.press("enter")
         await until(pilot, lambda: app.fleet.up == 1)
         assert app.engine_error is None and not summary.has_class("-error")
-        assert "v0.8.0" in card_text(app, sim.url)
+        assert f"v{NEWEST}" in card_text(app, sim.url)
