@@ -27,7 +27,7 @@ async def test_status_lists_every_server_and_exits_1_when_one_is_down(sim, sim2)
     assert [s["url"] for s in servers] == [sim.url, sim2.url, DEAD]
     up, _, down = servers
     assert up["ok"] and up["error"] is None
-    assert up["comfyui_version"] == "0.8.0"
+    assert up["comfyui_version"] == sim.config.comfy_version
     assert up["devices"][0]["label"] == "NVIDIA GeForce RTX 3060"
     assert 0 < up["devices"][0]["vram_free"] <= up["devices"][0]["vram_total"]
     assert (up["queue_running"], up["queue_pending"]) == (0, 0)
