@@ -305,10 +305,16 @@ class ComfyClient:
         raise RequestRejected(message, server=self.url, status=status, body=body)
 
     def _json(self, response: httpx.Response) -> Any:
+        what = f"{response.request.method} {response.request.url.path} on {self.url}"
         try:
             return response.json()
+        except RecursionError:
+            raise ProtocolError(
+                f"{what} answered JSON nested too deeply to read",
+                server=self.url,
+                payload=response.content[:100],
+            ) from None
         except ValueError as exc:
-            what = f"{response.request.method} {response.request.url.path} on {self.url}"
             if _is_html(response):
                 title = _summarise(response)
                 message = (
@@ -330,7 +336,7 @@ class ComfyClient:
         """``parser(body)``, with a malformed ``body`` reported as :class:`ProtocolError`."""
         try:
             return parser(body)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
             raise ProtocolError(
                 f"unexpected {what} answer: {exc!r}", server=self.url, payload=body
             ) from exc

@@ -243,7 +243,10 @@ class ProtocolError(ServerError):
     title = "Protocol error"
 
     def __init__(self, message: str, *, server: str, payload: object = None) -> None:
-        trimmed = repr(payload)
+        try:
+            trimmed = repr(payload)
+        except RecursionError:  # a payload nested deeper than repr can go
+            trimmed = f"<{type(payload).__name__} nested too deeply to show>"
         if len(trimmed) > 300:
             trimmed = trimmed[:300] + "..."
         full = f"{message} (from {server}; payload {trimmed})" if payload is not None else message

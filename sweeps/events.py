@@ -261,9 +261,10 @@ def parse_text(raw: str | bytes, *, server: str = "") -> Event:
     """Parse one text frame. Never raises: bad input gives :class:`MalformedFrame`."""
     try:
         message = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         head = raw.encode() if isinstance(raw, str) else raw
-        return MalformedFrame(f"not JSON: {exc}", head[:64], server=server)
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        return MalformedFrame(f"not JSON: {why}", head[:64], server=server)
     return parse_message(message, server=server)
 
 
@@ -278,11 +279,13 @@ def parse_message(message: object, *, server: str = "") -> Event:
         return UnknownEvent(kind, data, server=server)
     try:
         return parser(data, server)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        try:
+            head = json.dumps(message)[:64].encode()
+        except (ValueError, TypeError, RecursionError):
+            head = kind.encode()[:64]
         return MalformedFrame(
-            f"{kind} message missing or mistyped field: {exc}",
-            json.dumps(message)[:64].encode(),
-            server=server,
+            f"{kind} message missing or mistyped field: {exc}", head, server=server
         )
 
 
@@ -317,7 +320,7 @@ def parse_binary(frame: bytes, *, server: str = "") -> Event:
         (n,) = struct.unpack(">I", body[:4])
         try:
             meta = json.loads(body[4 : 4 + n])
-        except ValueError:
+        except (ValueError, RecursionError):
             return MalformedFrame("preview metadata is not JSON", frame[:64], server=server)
         if not isinstance(meta, dict) or len(body) < 4 + n:
             return MalformedFrame("preview metadata is not an object", frame[:64], server=server)

@@ -39,7 +39,7 @@ from . import locations
 from .config import ServerConfig, expand_env
 from .errors import SpecError
 from .user_files import read_user_file
-from .yaml_lines import describe_yaml_error
+from .yaml_lines import check_node_graph, describe_yaml_error, too_deep
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -79,9 +79,12 @@ def load_servers_file(path: Path, *, env: Mapping[str, str] | None = None) -> li
     )
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise too_deep(text, where) from None
     except yaml.YAMLError as exc:
         problem, at = describe_yaml_error(exc)
         raise SpecError(f"not valid YAML: {problem}", path=where, line=at) from None
+    check_node_graph(root, where)
     if root is None:
         return []
     items = root

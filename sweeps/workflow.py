@@ -280,6 +280,13 @@ def load_workflow(path: Path, *, name: str | None = None) -> Workflow:
             path=str(path),
             line=_line_of_key(text, exc.key, nth=2),
         ) from None
+    except RecursionError:
+        raise SpecError(
+            f"workflow {path} nests lists or objects too deeply to read; an API-format "
+            "export nests three levels: export the workflow again with Export (API)",
+            path=str(path),
+            line=1,
+        ) from None
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"invalid JSON in workflow at {path}:{exc.lineno}:{exc.colno}: {exc.msg}; "

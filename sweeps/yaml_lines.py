@@ -23,13 +23,25 @@ import yaml
 from sweeps.errors import SpecError
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
     "LineMap",
     "LineSeq",
+    "check_node_graph",
     "describe_yaml_error",
     "kind_of",
     "line_of",
     "load_yaml_with_lines",
+    "too_deep",
 ]
+
+MAX_NODES = 100_000
+"""Values a document may hold once its aliases are expanded. A large spec holds a
+few thousand; an alias bomb ("billion laughs") holds a billion in a few lines, and
+anything that walks it (checking a grid, writing a prompt) would never end."""
+MAX_DEPTH = 64
+"""Levels of nesting a document may have: a spec needs five or six. PyYAML composes
+recursively, so a document nested a few hundred deep would raise RecursionError."""
 
 
 class LineMap(dict[Any, Any]):
@@ -57,12 +69,97 @@ def load_yaml_with_lines(text: str, path: str | Path) -> object:
         loader = _Loader(text)
         loader.name = str(path)
         try:
-            return loader.get_single_data()
+            node = loader.get_single_node()
+            check_node_graph(node, str(path))
+            return None if node is None else loader.construct_document(node)
         finally:
             loader.dispose()
+    except RecursionError:
+        raise too_deep(text, str(path)) from None
     except yaml.YAMLError as exc:
         problem, line = describe_yaml_error(exc)
         raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
+
+
+def check_node_graph(root: yaml.Node | None, path: str) -> None:
+    """Refuse a composed document too large once its aliases expand, nested too
+    deep, or holding itself (``&a [*a]``), naming the line where that happens.
+
+    Composition is linear in the text: aliases are shared nodes. Sizes are
+    summed bottom-up, each node once, so the check is linear too, whatever the
+    document would expand to.
+    """
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    started: set[int] = set()  # nodes whose children are being counted: the path here
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            started.discard(key)
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > MAX_NODES:
+                raise SpecError(
+                    f"this value holds more than {MAX_NODES:,} items once its YAML aliases "
+                    "(*name) are expanded, which no sweep needs (an alias bomb?); "
+                    "write the values out, or use fewer aliases",
+                    path=path,
+                    line=node.start_mark.line + 1,
+                )
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise _deep(path, node.start_mark.line + 1)
+        started.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in started:
+                raise SpecError(
+                    "a YAML alias (*name) here refers to a value that contains it, which "
+                    "would never end; write the value out instead",
+                    path=path,
+                    line=child.start_mark.line + 1,
+                )
+            stack.append((child, depth + 1, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def too_deep(text: str, path: str) -> SpecError:
+    """The error for a document PyYAML could not compose for its depth, at the line
+    where it passes :data:`MAX_DEPTH` (found by PyYAML's parser, which does not recurse)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return _deep(path, mark.line + 1 if mark else None)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # the depth was found first, or the text is broken deeper than we look
+    return _deep(path, None)
+
+
+def _deep(path: str, line: int | None) -> SpecError:
+    return SpecError(
+        f"lists or mappings nested more than {MAX_DEPTH} levels deep here; "
+        "no spec or servers file needs that: flatten it",
+        path=path,
+        line=line,
+    )
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -15,6 +17,7 @@ from sweeps.config import Limits, ServerConfig, Timeouts
 from sweeps.connection import ServerConnection
 from sweeps.downloads import download_outputs
 from sweeps.errors import ProtocolError, ServerTimeout, ServerUnreachable
+from sweeps.events import MalformedFrame, parse_binary, parse_text
 from sweeps.models import HistoryEntry, OutputFile
 from sweeps.simulator import Simulator
 from sweeps.tracking import PromptTracker
@@ -149,3 +152,32 @@ async def test_a_busy_server_that_answers_http_is_not_given_up(sim: Simulator) -
         sim.faults.stall_worker = False
         outcome = await asyncio.wait_for(waiting, 10)
     assert outcome.status == "success"
+
+
+DEEP = b"[" * 200_000 + b"]" * 200_000
+
+
+@pytest.mark.parametrize("route", ["/object_info", "/history/p1", "/queue", "/system_stats"])
+async def test_json_nested_200000_deep_is_a_protocol_error(route: str) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=DEEP, headers={"content-type": "application/json"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = ComfyClient("http://s", http=http)
+        ask = {
+            "/object_info": client.object_info,
+            "/history/p1": lambda: client.get_history_entry("p1"),
+            "/queue": client.get_queue,
+            "/system_stats": client.system_stats,
+        }[route]
+        with pytest.raises(ProtocolError, match="nested too deeply"):
+            await ask()
+
+
+def test_a_websocket_frame_nested_200000_deep_is_malformed_not_fatal() -> None:
+    assert isinstance(parse_text(DEEP, server="s"), MalformedFrame)
+    framed = b'{"type": "executed", "data": {"output": ' + DEEP + b"}}"
+    assert isinstance(parse_text(framed, server="s"), MalformedFrame)
+    meta = b'{"a": ' + DEEP + b"}"
+    preview = struct.pack(">II", 4, len(meta)) + meta
+    assert isinstance(parse_binary(preview, server="s"), MalformedFrame)
