@@ -11,7 +11,8 @@ The tree is shaped by what the caller can do about an error::
     │   ├── RequestRejected        HTTP 4xx: this request will never succeed as it is
     │   │   └── PromptRejected     POST /prompt validation failed; .node_errors says why
     │   └── ProtocolError          an answer or frame that is not what ComfyUI sends
-    └── SpecError                  a sweep spec or workflow is wrong; .path and .line
+    ├── SpecError                  a sweep spec or workflow is wrong; .path and .line
+    └── ReportUnwritable           the report cannot be written (a full disk): the sweep stops
     ClientClosed(RuntimeError)     a client used after close: a bug, not an outage
 
 Third-party exceptions (httpx, websockets, aiohttp) never cross the client's edge:
@@ -34,6 +35,7 @@ __all__ = [
     "NodeIssues",
     "PromptRejected",
     "ProtocolError",
+    "ReportUnwritable",
     "RequestRejected",
     "ServerError",
     "ServerFailed",
@@ -271,6 +273,14 @@ class SpecError(FleetError):
         if path and line is not None:
             where = f"{path}:{line}"
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ReportUnwritable(FleetError):
+    """The sweep's report cannot be written (a full disk, say). The sweep stops:
+    every run it reported as finished is in the journal, and prompts it queued are
+    journaled too, so the same command resumes once the disk has room."""
+
+    title = "Report not written"
 
 
 def first_error(error: BaseException) -> BaseException:

@@ -10,6 +10,7 @@ and servers' ComfyUI versions in its key-value metadata.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from .errors import SpecError
+from .errors import ReportUnwritable, SpecError
 
 __all__ = [
     "JOURNAL_NAME",
@@ -168,6 +169,10 @@ class ReportWriter:
         self.report_path = out_dir / REPORT_NAME
         self._records: dict[str, RunRecord] = {}
         self._submitted: dict[str, Submission] = {}
+        self._queued: list[str] = []
+        self._batch: asyncio.Future[None] | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._broken: ReportUnwritable | None = None
         owner = None
         if self.journal_path.exists():
             for entry in _read_journal(self.journal_path):
@@ -221,17 +226,69 @@ class ReportWriter:
 
     def append(self, record: RunRecord) -> None:
         """Record a finished run durably before anything else happens."""
-        self._records[record.run_id] = record
-        self._submitted.pop(record.run_id, None)
+        self._remember(record)
         self._write(record.to_json())
 
     def note_submitted(self, submission: Submission) -> None:
         """Journal a prompt about to be queued, so a crash cannot orphan it."""
-        self._submitted[submission.run_id] = submission
+        self._remember(submission)
         self._write(submission.to_json())
 
+    async def commit(self, entry: RunRecord | Submission) -> None:
+        """Journal a finished run or a prompt about to be queued; return once it is on disk.
+
+        Commits made while a batch is being written wait for the next one: one write
+        and one fsync per batch (group commit), in a thread, so the event loop never
+        waits on the disk. Report a run as finished only after this returns.
+        """
+        if self._broken is not None:
+            raise self._broken
+        self._remember(entry)
+        self._queued.append(entry.to_json())
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+        batch = self._batch
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_batches())
+        # Shielded: a cancelled waiter must not cancel the batch others wait on.
+        await asyncio.shield(batch)
+
+    async def _commit_batches(self) -> None:
+        while self._queued:
+            lines, self._queued = self._queued, []
+            batch, self._batch = self._batch, None
+            assert batch is not None
+            try:
+                await asyncio.to_thread(self._write_lines, lines)
+            except OSError as exc:
+                self._broken = ReportUnwritable(
+                    f"cannot write {self.journal_path}: {exc.strerror or exc}; the sweep "
+                    "stopped (every run it reported finished is saved); make room and run "
+                    "the same command to resume"
+                )
+                batch.set_exception(self._broken)
+                batch.add_done_callback(lambda f: f.exception())  # retrieved by its waiters
+                self._queued.clear()
+                return
+            batch.set_result(None)
+
+    async def flush(self) -> None:
+        """Wait for every commit in progress to reach the disk."""
+        if self._committer is not None:
+            await asyncio.shield(self._committer)
+
+    def _remember(self, entry: RunRecord | Submission) -> None:
+        if isinstance(entry, Submission):
+            self._submitted[entry.run_id] = entry
+        else:
+            self._records[entry.run_id] = entry
+            self._submitted.pop(entry.run_id, None)
+
     def _write(self, line: str) -> None:
-        self._journal.write(line + "\n")
+        self._write_lines([line])
+
+    def _write_lines(self, lines: Sequence[str]) -> None:
+        self._journal.write("".join(f"{line}\n" for line in lines))
         self._journal.flush()
         os.fsync(self._journal.fileno())
 
@@ -244,14 +301,28 @@ class ReportWriter:
 
     def close(self) -> None:
         if not self._journal.closed:
+            if self._queued:  # commits never awaited (their loop is gone): save them anyway
+                self._write_lines(self._queued)
+                self._queued = []
             self.write_parquet()
             self._journal.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, with the disk work in a thread once commits are done."""
+        await self.flush()
+        await asyncio.to_thread(self.close)
 
     def __enter__(self) -> ReportWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> ReportWriter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def _ends_with_newline(path: Path) -> bool:

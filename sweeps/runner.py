@@ -242,7 +242,7 @@ async def run_planned(
     out = out_dir or spec.output
     grid = plan.grid
     addresses = list(grid.values_by_address())
-    with ReportWriter(out, addresses=addresses, sweep=spec.name) as report:
+    async with ReportWriter(out, addresses=addresses, sweep=spec.name) as report:
         report.metadata.update(_metadata(spec, plan))
         sweep = Sweep(
             map(_with_workflow_values(grid), grid),

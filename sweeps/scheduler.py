@@ -211,6 +211,7 @@ class Sweep:
                 stop_watching()
             for conn in self._own:
                 await conn.client.aclose()
+            await self.report.flush()
             self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
@@ -265,7 +266,7 @@ class Sweep:
                 cooldown = min(30.0, 0.5 * 2**failures)
                 self._server(url, last_error=str(exc), cooling_until=time.monotonic() + cooldown)
                 if attempts >= self.max_attempts:
-                    self._record(
+                    await self._record(
                         self._failure(run, attempts, url, exc, status="failed"), pool_url=url
                     )
                     await pool.settle()
@@ -277,7 +278,7 @@ class Sweep:
                 continue
             failures = 0
             if record is not None:
-                self._record(record, pool_url=url)
+                await self._record(record, pool_url=url)
             await pool.settle()
 
     async def _cool_off(self, conn: ServerConnection, pool: Pool, seconds: float) -> None:
@@ -330,7 +331,7 @@ class Sweep:
         except (TransportError, ServerFailed):
             await pool.give_back(run, 0, frozenset())
             return
-        self._record(await self._finish(live, outcome, attempts=1), pool_url=conn.url)
+        await self._record(await self._finish(live, outcome, attempts=1), pool_url=conn.url)
         await pool.settle()
 
     async def _execute(
@@ -340,7 +341,7 @@ class Sweep:
         submitted_at = datetime.now(UTC)
         submitted_clock = time.monotonic()
         prompt_id = str(uuid.uuid4())
-        self.report.note_submitted(
+        await self.report.commit(
             Submission(
                 **_identity(run), server=conn.url, prompt_id=prompt_id, submitted_at=submitted_at
             )
@@ -354,7 +355,7 @@ class Sweep:
         except RequestRejected as exc:
             return self._failure(run, attempts, conn.url, exc, status="rejected")
         if queued.prompt_id != prompt_id:  # an older server chose its own id
-            self.report.note_submitted(
+            await self.report.commit(
                 Submission(
                     **_identity(run),
                     server=conn.url,
@@ -463,8 +464,8 @@ class Sweep:
             error_node=node,
         )
 
-    def _record(self, record: RunRecord, *, pool_url: str) -> None:
-        self.report.append(record)
+    async def _record(self, record: RunRecord, *, pool_url: str) -> None:
+        await self.report.commit(record)  # on disk before anyone is told it finished
         ok = record.status == "success"
         server = self._progress.servers[pool_url]
         self._server(

@@ -549,10 +549,10 @@ async def test_an_unexpected_failure_surfaces_as_itself_not_as_a_group(
 ) -> None:
     from sweeps.report import ReportWriter
 
-    def journal_fails(self, record):
+    async def journal_fails(self, record):
         raise PermissionError(13, "Permission denied", str(self.journal_path))
 
-    monkeypatch.setattr(ReportWriter, "append", journal_fails)
+    monkeypatch.setattr(ReportWriter, "commit", journal_fails)
     spec = _spec(tmp_path, "grid:\n  Noise.seed: [1]\n")
     async with fleet(0.0) as sims:
         with pytest.raises(PermissionError, match="runs.jsonl"):
