@@ -1,8 +1,9 @@
 """The runs of a sweep not yet taken: fed lazily from the grid, handed to servers.
 
 Which run a free server takes next is decided here: retries first (never back
-to a server that failed them while another could take them), then, within a
-window of upcoming runs, one that loads the same models as the server's last.
+to a server that failed them while another could take them), then the server's
+share of a :class:`~sweeps.placement.Placement` when the sweep was planned, else,
+within a window of upcoming runs, one that loads the same models as the server's last.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .placement import Placement
     from .scheduler import RunLike
 
 __all__ = ["LOOKAHEAD", "Pool"]
@@ -35,8 +37,13 @@ class Pool:
         runs: Iterable[RunLike],
         servers: Sequence[str],
         affinity: Callable[[RunLike], Hashable] | None = None,
+        *,
+        placement: Placement | None = None,
+        available: Callable[[str], bool] = lambda url: True,
     ) -> None:
         self.servers = list(servers)
+        self.placement = placement
+        self._available = available
         self._fresh: Iterator[RunLike] = iter(runs)
         self._ahead: deque[RunLike] = deque()
         self._back: deque[tuple[RunLike, int, frozenset[str]]] = deque()
@@ -64,6 +71,11 @@ class Pool:
             ):
                 del self._back[i]
                 return item
+        if self.placement is not None:
+            placed = self.placement.take(
+                server, available=self._available, idle=self.in_flight == 0
+            )
+            return None if placed is None else (placed, 0, frozenset())
         index = self._choose(server, eligible)
         if index is None:
             return None
@@ -110,7 +122,7 @@ class Pool:
                 if item is not None:
                     self.in_flight += 1
                     return item
-                if self.in_flight == 0:
+                if self.in_flight == 0 and self._nothing_left():
                     self.changed.notify_all()  # for wait_drained: the grid may just have ended
                     return None  # nothing queued and nothing that could come back
                 await self.changed.wait()
@@ -122,7 +134,20 @@ class Pool:
             await self.changed.wait_for(self._drained)
 
     def _drained(self) -> bool:
-        return self._exhausted and self.in_flight == 0 and not self._back and not self._ahead
+        return self.in_flight == 0 and self._nothing_left()
+
+    def _nothing_left(self) -> bool:
+        """No run is waiting for some server (this one may not be able to take them)."""
+        if self.placement is not None:
+            return not self._back and not self.placement
+        return self._exhausted and not self._back and not self._ahead
+
+    async def replan(self) -> None:
+        """Share the runs not yet taken again (costs or speeds changed)."""
+        if self.placement is not None:
+            async with self.changed:
+                self.placement.replan()
+                self.changed.notify_all()
 
     async def give_back(self, run: RunLike, attempts: int, tried: frozenset[str]) -> None:
         async with self.changed:

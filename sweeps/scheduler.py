@@ -1,9 +1,11 @@
 """Spread a sweep's runs across every server so no GPU idles, and record each one.
 
 Dispatch is pull-based: each server has ``depth`` slots, and a free slot takes
-the next run it may execute. With two slots, one prompt runs while the next
-waits in the server's own queue, so the GPU goes straight from one to the
-next. A fast server simply pulls more often.
+the next run it may execute. Given a cost model, the runs are first grouped by
+what they load and shared out to finish together (:mod:`.placement`); each
+finished run teaches the model, and the shares are redrawn as it learns. With
+two slots, one prompt runs while the next waits in the server's own queue, so
+the GPU goes straight from one to the next.
 
 Failures are sorted by what can be done about them:
 
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 
 from .config import ServerConfig
 from .connection import ServerConnection
+from .costs import CostModel
 from .downloads import download_outputs
 from .errors import (
     FleetError,
@@ -36,6 +39,7 @@ from .errors import (
     TransportError,
     first_error,
 )
+from .planning import PLAN_LIMIT, placement_for
 from .pool import Pool
 from .progress import ServerProgress, SweepProgress
 from .report import ReportWriter, RunRecord, Status, Submission
@@ -102,6 +106,9 @@ class Sweep:
     ``affinity(run)`` keys (the same checkpoint, say) go preferably to the server
     that ran that key last, which keeps its model loaded.
     ``on_progress`` is called with a fresh :class:`SweepProgress` after every change.
+    With ``costs``, runs are placed by what they load (``affinity`` is then only
+    used for sweeps too big to place whole) and every finished run is learned
+    from; the model is saved when the sweep ends.
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class Sweep:
         max_attempts: int = 3,
         on_progress: Callable[[SweepProgress], None] | None = None,
         extra_data: Mapping[str, Any] | None = None,
+        costs: CostModel | None = None,
     ) -> None:
         if not servers:
             raise ValueError("a sweep needs at least one server")
@@ -139,6 +147,8 @@ class Sweep:
         self.max_attempts = max_attempts
         self.on_progress = on_progress
         self.extra_data = extra_data
+        self.costs = costs
+        self._learned = 0
         self._stopping = asyncio.Event()
         self._live: dict[str, _Live] = {}
         now = time.monotonic()
@@ -189,7 +199,17 @@ class Sweep:
         # (they may have run, or still be running) rather than pay for them twice.
         orphans = [s for s in self.report.unfinished() if s.server in by_url]
         runs = self._skip_done(self._runs, self.report.succeeded(), {s.run_id for s in orphans})
-        pool = Pool(runs, list(by_url), self.affinity)
+        if self.costs is not None and self.total <= PLAN_LIMIT:
+            placement = placement_for(
+                runs,
+                list(by_url),
+                eligible=self.eligible,
+                prompt_for=self.prompt_for,
+                model=self.costs,
+            )
+            pool = Pool((), list(by_url), placement=placement, available=self._available)
+        else:
+            pool = Pool(runs, list(by_url), self.affinity)
         pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
         unwatch = [c.watch_down(self._down_watcher(c.url)) for c in self.connections]
         try:
@@ -210,9 +230,38 @@ class Sweep:
                 stop_watching()
             for conn in self._own:
                 await conn.client.aclose()
+            if self.costs is not None and self._learned:
+                await asyncio.to_thread(self._save_costs, self.costs)
             self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
+
+    @staticmethod
+    def _save_costs(costs: CostModel) -> None:
+        try:
+            costs.save()
+        except OSError:
+            pass  # an optimisation for the next sweep; this one's results are safe
+
+    def _available(self, url: str) -> bool:
+        """Not down nor resting after a failure: its share is not coming soon."""
+        server = self._progress.servers[url]
+        return server.down_since is None and server.cooling_until is None
+
+    def _learn(self, record: RunRecord, run: RunLike) -> bool:
+        """Teach the cost model a successful run; True when the shares should be redrawn
+        (after 4, 8, 16, ... runs: often while it knows little, rarely once it knows)."""
+        if self.costs is None or record.status != "success" or record.server is None:
+            return False
+        self.costs.observe(
+            record.server,
+            self.prompt_for(run),
+            record.node_timings,
+            record.cached_nodes,
+            record.exec_s,
+        )
+        self._learned += 1
+        return self._learned >= 4 and self._learned & (self._learned - 1) == 0
 
     def _down_watcher(self, url: str) -> Callable[[float | None], None]:
         """Shows in the progress that a server went down (connections refused, its
@@ -277,6 +326,8 @@ class Sweep:
             failures = 0
             if record is not None:
                 self._record(record, pool_url=url)
+                if self._learn(record, run):
+                    await pool.replan()
             await pool.settle()
 
     async def _cool_off(self, conn: ServerConnection, pool: Pool, seconds: float) -> None:

@@ -409,9 +409,8 @@ async def test_runs_sharing_a_checkpoint_stay_on_the_server_that_has_it_loaded(
 
     spec = _spec(tmp_path, CHECKPOINTS, workflow="txt2img_sd15.json")
     async with fleet(0.01) as sims:
-        result = await run_sweep(spec, servers=[sims[0].url])
         grid = Grid(load_spec(spec))
-        with ReportWriter(tmp_path / "plain") as report:
+        with ReportWriter(tmp_path / "plain") as report:  # first: no checkpoint is loaded yet
             await Sweep(
                 grid,
                 total=len(grid),
@@ -419,6 +418,7 @@ async def test_runs_sharing_a_checkpoint_stay_on_the_server_that_has_it_loaded(
                 servers=[sims[0].url],
                 report=report,
             ).run()
+        result = await run_sweep(spec, servers=[sims[0].url])
     assert result.progress.done == 12
     # The checkpoint alternates run by run in grid order: loaded for every run
     # without affinity, about once per checkpoint with it.
