@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -113,10 +113,20 @@ class Pool:
             i += 1
 
     async def take(
-        self, server: str, eligible: Callable[[RunLike, str], bool], stopping: asyncio.Event
+        self,
+        server: str,
+        eligible: Callable[[RunLike, str], bool],
+        stopping: asyncio.Event,
+        steal: Callable[[str], Awaitable[RunLike | None]] | None = None,
     ) -> tuple[RunLike, int, frozenset[str]] | None:
-        """The next run for ``server``; None when there is nothing left for it."""
+        """The next run for ``server``; None when there is nothing left for it.
+
+        With nothing to take, ``steal(server)`` may withdraw a run queued on a
+        slower server for this one (asked once per change, without the lock:
+        it talks to servers).
+        """
         async with self.changed:
+            asked = False
             while not stopping.is_set():
                 item = self._take(server, eligible)
                 if item is not None:
@@ -125,7 +135,21 @@ class Pool:
                 if self.in_flight == 0 and self._nothing_left():
                     self.changed.notify_all()  # for wait_drained: the grid may just have ended
                     return None  # nothing queued and nothing that could come back
+                if steal is not None and not asked and self.in_flight:
+                    asked = True
+                    self.changed.release()
+                    try:
+                        stolen = await steal(server)
+                    finally:
+                        await self.changed.acquire()
+                    if stolen is not None:
+                        # The server it came from settles its own take when it sees
+                        # the prompt withdrawn; this take is a new one.
+                        self.in_flight += 1
+                        return stolen, 0, frozenset()
+                    continue
                 await self.changed.wait()
+                asked = False
             return None
 
     async def wait_drained(self) -> None:

@@ -297,11 +297,55 @@ class Sweep:
             except FleetError:
                 continue  # the server is gone; its wait will notice
 
+    async def _steal_tail(self, thief: str) -> RunLike | None:
+        """Withdraw a prompt of ours still queued on a slower server, so that ``thief``
+        (idle, with nothing left to take) runs it sooner; None when none would finish
+        sooner. A prompt that started before the withdrawal arrived stays where it
+        is, so every run ends exactly once."""
+        assert self.costs is not None
+        costs = self.costs
+        fast = costs.speed(thief)
+        best: tuple[float, str, _Live] | None = None
+        for prompt_id, live in self._live.items():
+            victim = live.conn.url
+            if victim == thief or live.tracker.started or live.abandoned:
+                continue
+            if live.submitted_clock is None or not self.eligible(live.run, thief):
+                continue
+            slow = costs.speed(victim)
+            # Queued behind one running prompt there: about two runs' time away.
+            if slow * 1.5 >= fast:
+                continue
+            gain = 2 / slow - 1 / fast
+            if best is None or gain > best[0]:
+                best = (gain, prompt_id, live)
+        if best is None:
+            return None
+        _, prompt_id, live = best
+        client = live.conn.client
+        try:
+            await client.delete_from_queue([prompt_id])
+            queue = await client.get_queue()
+            if any(i.prompt_id == prompt_id for i in queue.running + queue.pending):
+                return None  # it started first (or the server ignored us): it stays
+            if live.tracker.started or await client.get_history_entry(prompt_id) is not None:
+                return None  # it ran already: its waiter records it
+        except FleetError:
+            return None
+        if live.abandoned or live.tracker.done:
+            return None
+        live.abandoned = True
+        live.tracker.done = True
+        live.conn.wake(prompt_id)
+        self._server(thief, stolen=self._progress.servers[thief].stolen + 1)
+        return live.run
+
     async def _worker(self, conn: ServerConnection, pool: Pool) -> None:
         url = conn.url
         failures = 0
         while True:
-            item = await pool.take(url, self.eligible, self._stopping)
+            steal = self._steal_tail if self.costs is not None else None
+            item = await pool.take(url, self.eligible, self._stopping, steal)
             if item is None:
                 return
             run, attempts, tried = item
