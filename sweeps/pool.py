@@ -1,18 +1,20 @@
 """The runs of a sweep not yet taken: fed lazily from the grid, handed to servers.
 
 Which run a free server takes next is decided here: retries first (never back
-to a server that failed them while another could take them), then, within a
-window of upcoming runs, one that loads the same models as the server's last.
+to a server that failed them while another could take them), then the server's
+share of a :class:`~sweeps.placement.Placement` when the sweep was planned, else,
+within a window of upcoming runs, one that loads the same models as the server's last.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .placement import Placement
     from .scheduler import RunLike
 
 __all__ = ["LOOKAHEAD", "Pool"]
@@ -35,8 +37,13 @@ class Pool:
         runs: Iterable[RunLike],
         servers: Sequence[str],
         affinity: Callable[[RunLike], Hashable] | None = None,
+        *,
+        placement: Placement | None = None,
+        available: Callable[[str], bool] = lambda url: True,
     ) -> None:
         self.servers = list(servers)
+        self.placement = placement
+        self._available = available
         self._fresh: Iterator[RunLike] = iter(runs)
         self._ahead: deque[RunLike] = deque()
         self._back: deque[tuple[RunLike, int, frozenset[str]]] = deque()
@@ -64,6 +71,11 @@ class Pool:
             ):
                 del self._back[i]
                 return item
+        if self.placement is not None:
+            placed = self.placement.take(
+                server, available=self._available, idle=self.in_flight == 0
+            )
+            return None if placed is None else (placed, 0, frozenset())
         index = self._choose(server, eligible)
         if index is None:
             return None
@@ -101,19 +113,43 @@ class Pool:
             i += 1
 
     async def take(
-        self, server: str, eligible: Callable[[RunLike, str], bool], stopping: asyncio.Event
+        self,
+        server: str,
+        eligible: Callable[[RunLike, str], bool],
+        stopping: asyncio.Event,
+        steal: Callable[[str], Awaitable[RunLike | None]] | None = None,
     ) -> tuple[RunLike, int, frozenset[str]] | None:
-        """The next run for ``server``; None when there is nothing left for it."""
+        """The next run for ``server``; None when there is nothing left for it.
+
+        With nothing to take, ``steal(server)`` may withdraw a run queued on a
+        slower server for this one (asked once per change, without the lock:
+        it talks to servers).
+        """
         async with self.changed:
+            asked = False
             while not stopping.is_set():
                 item = self._take(server, eligible)
                 if item is not None:
                     self.in_flight += 1
                     return item
-                if self.in_flight == 0:
+                if self.in_flight == 0 and self._nothing_left():
                     self.changed.notify_all()  # for wait_drained: the grid may just have ended
                     return None  # nothing queued and nothing that could come back
+                if steal is not None and not asked and self.in_flight:
+                    asked = True
+                    self.changed.release()
+                    try:
+                        stolen = await steal(server)
+                    finally:
+                        await self.changed.acquire()
+                    if stolen is not None:
+                        # The server it came from settles its own take when it sees
+                        # the prompt withdrawn; this take is a new one.
+                        self.in_flight += 1
+                        return stolen, 0, frozenset()
+                    continue
                 await self.changed.wait()
+                asked = False
             return None
 
     async def wait_drained(self) -> None:
@@ -122,7 +158,20 @@ class Pool:
             await self.changed.wait_for(self._drained)
 
     def _drained(self) -> bool:
-        return self._exhausted and self.in_flight == 0 and not self._back and not self._ahead
+        return self.in_flight == 0 and self._nothing_left()
+
+    def _nothing_left(self) -> bool:
+        """No run is waiting for some server (this one may not be able to take them)."""
+        if self.placement is not None:
+            return not self._back and not self.placement
+        return self._exhausted and not self._back and not self._ahead
+
+    async def replan(self) -> None:
+        """Share the runs not yet taken again (costs or speeds changed)."""
+        if self.placement is not None:
+            async with self.changed:
+                self.placement.replan()
+                self.changed.notify_all()
 
     async def give_back(self, run: RunLike, attempts: int, tried: frozenset[str]) -> None:
         async with self.changed:

@@ -23,6 +23,8 @@ class ServerProgress:
     running: int = 0
     retried: int = 0
     """Runs this server lost (it failed or vanished under them) and gave to other servers."""
+    stolen: int = 0
+    """Runs this server took over from a slower one's queue at the end of the sweep."""
     cooling_until: float | None = None
     last_error: str | None = None
     down_since: float | None = None

@@ -22,8 +22,10 @@ import polars as pl
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
+from .costs import CostModel
 from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
+from .planning import PLAN_LIMIT, Estimate, estimate
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
 from .report import ReportWriter, journal_owner
@@ -39,6 +41,7 @@ __all__ = [
     "check_output",
     "check_plan",
     "draw_plots",
+    "plan_estimate",
     "plan_sweep",
     "run_planned",
     "run_sweep",
@@ -256,6 +259,7 @@ async def run_planned(
             depth=depth,
             on_progress=on_progress,
             extra_data={"extra_pnginfo": {"comfyfleet": {"sweep": spec.name}}},
+            costs=await asyncio.to_thread(CostModel.load),
         )
         if on_start is not None:
             on_start(sweep)
@@ -266,6 +270,28 @@ async def run_planned(
         return SweepResult(out, progress)
     plots, warnings = await asyncio.to_thread(draw_plots, spec.plots, out)
     return SweepResult(out, progress, plots, warnings)
+
+
+def plan_estimate(plan: Plan, costs: CostModel | None = None) -> Estimate:
+    """How long ``plan`` should take on its reachable servers, from ``costs`` (the
+    model kept in the data directory by default). Grids too big to place whole
+    are estimated from a placement of their first :data:`PLAN_LIMIT` runs, scaled."""
+    if costs is None:
+        costs = CostModel.load()
+    usable = [s.url for s in plan.servers if s.url not in plan.unreachable]
+    eligible = plan.preflight.eligible if plan.preflight is not None else (lambda r, u: True)
+    runs = map(_with_workflow_values(plan.grid), plan.grid)
+    result = estimate(
+        (r for r, _ in zip(runs, range(PLAN_LIMIT), strict=False)),
+        usable,
+        eligible=eligible,
+        prompt_for=plan.grid.prompt_for,
+        model=costs,
+    )
+    scale = len(plan.grid) / PLAN_LIMIT
+    if scale <= 1:
+        return result
+    return replace(result, per_server={u: s * scale for u, s in result.per_server.items()})
 
 
 def draw_plots(

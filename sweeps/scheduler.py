@@ -1,9 +1,11 @@
 """Spread a sweep's runs across every server so no GPU idles, and record each one.
 
 Dispatch is pull-based: each server has ``depth`` slots, and a free slot takes
-the next run it may execute. With two slots, one prompt runs while the next
-waits in the server's own queue, so the GPU goes straight from one to the
-next. A fast server simply pulls more often.
+the next run it may execute. Given a cost model, the runs are first grouped by
+what they load and shared out to finish together (:mod:`.placement`); each
+finished run teaches the model, and the shares are redrawn as it learns. With
+two slots, one prompt runs while the next waits in the server's own queue, so
+the GPU goes straight from one to the next.
 
 Failures are sorted by what can be done about them:
 
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 
 from .config import ServerConfig
 from .connection import ServerConnection
+from .costs import CostModel
 from .downloads import download_outputs
 from .errors import (
     FleetError,
@@ -37,6 +40,7 @@ from .errors import (
     TransportError,
     first_error,
 )
+from .planning import PLAN_LIMIT, placement_for
 from .pool import Pool
 from .progress import ServerProgress, SweepProgress
 from .report import ReportWriter, RunRecord, Status, Submission
@@ -103,6 +107,9 @@ class Sweep:
     ``affinity(run)`` keys (the same checkpoint, say) go preferably to the server
     that ran that key last, which keeps its model loaded.
     ``on_progress`` is called with a fresh :class:`SweepProgress` after every change.
+    With ``costs``, runs are placed by what they load (``affinity`` is then only
+    used for sweeps too big to place whole) and every finished run is learned
+    from; the model is saved when the sweep ends.
     """
 
     def __init__(
@@ -120,6 +127,7 @@ class Sweep:
         max_attempts: int = 3,
         on_progress: Callable[[SweepProgress], None] | None = None,
         extra_data: Mapping[str, Any] | None = None,
+        costs: CostModel | None = None,
     ) -> None:
         if not servers:
             raise ValueError("a sweep needs at least one server")
@@ -140,6 +148,8 @@ class Sweep:
         self.max_attempts = max_attempts
         self.on_progress = on_progress
         self.extra_data = extra_data
+        self.costs = costs
+        self._learned = 0
         self._stopping = asyncio.Event()
         self._live: dict[str, _Live] = {}
         now = time.monotonic()
@@ -190,7 +200,17 @@ class Sweep:
         # (they may have run, or still be running) rather than pay for them twice.
         orphans = [s for s in self.report.unfinished() if s.server in by_url]
         runs = self._skip_done(self._runs, self.report.succeeded(), {s.run_id for s in orphans})
-        pool = Pool(runs, list(by_url), self.affinity)
+        if self.costs is not None and self.total <= PLAN_LIMIT:
+            placement = placement_for(
+                runs,
+                list(by_url),
+                eligible=self.eligible,
+                prompt_for=self.prompt_for,
+                model=self.costs,
+            )
+            pool = Pool((), list(by_url), placement=placement, available=self._available)
+        else:
+            pool = Pool(runs, list(by_url), self.affinity)
         pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
         unwatch = [c.watch_down(self._down_watcher(c.url)) for c in self.connections]
         try:
@@ -212,9 +232,38 @@ class Sweep:
             for conn in self._own:
                 await conn.client.aclose()
             await self.report.flush()
+            if self.costs is not None and self._learned:
+                await asyncio.to_thread(self._save_costs, self.costs)
             self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
+
+    @staticmethod
+    def _save_costs(costs: CostModel) -> None:
+        try:
+            costs.save()
+        except OSError:
+            pass  # an optimisation for the next sweep; this one's results are safe
+
+    def _available(self, url: str) -> bool:
+        """Not down nor resting after a failure: its share is not coming soon."""
+        server = self._progress.servers[url]
+        return server.down_since is None and server.cooling_until is None
+
+    def _learn(self, record: RunRecord, run: RunLike) -> bool:
+        """Teach the cost model a successful run; True when the shares should be redrawn
+        (after 4, 8, 16, ... runs: often while it knows little, rarely once it knows)."""
+        if self.costs is None or record.status != "success" or record.server is None:
+            return False
+        self.costs.observe(
+            record.server,
+            self.prompt_for(run),
+            record.node_timings,
+            record.cached_nodes,
+            record.exec_s,
+        )
+        self._learned += 1
+        return self._learned >= 4 and self._learned & (self._learned - 1) == 0
 
     def _down_watcher(self, url: str) -> Callable[[float | None], None]:
         """Shows in the progress that a server went down (connections refused, its
@@ -250,11 +299,55 @@ class Sweep:
             except FleetError:
                 continue  # the server is gone; its wait will notice
 
+    async def _steal_tail(self, thief: str) -> RunLike | None:
+        """Withdraw a prompt of ours still queued on a slower server, so that ``thief``
+        (idle, with nothing left to take) runs it sooner; None when none would finish
+        sooner. A prompt that started before the withdrawal arrived stays where it
+        is, so every run ends exactly once."""
+        assert self.costs is not None
+        costs = self.costs
+        fast = costs.speed(thief)
+        best: tuple[float, str, _Live] | None = None
+        for prompt_id, live in self._live.items():
+            victim = live.conn.url
+            if victim == thief or live.tracker.started or live.abandoned:
+                continue
+            if live.submitted_clock is None or not self.eligible(live.run, thief):
+                continue
+            slow = costs.speed(victim)
+            # Queued behind one running prompt there: about two runs' time away.
+            if slow * 1.5 >= fast:
+                continue
+            gain = 2 / slow - 1 / fast
+            if best is None or gain > best[0]:
+                best = (gain, prompt_id, live)
+        if best is None:
+            return None
+        _, prompt_id, live = best
+        client = live.conn.client
+        try:
+            await client.delete_from_queue([prompt_id])
+            queue = await client.get_queue()
+            if any(i.prompt_id == prompt_id for i in queue.running + queue.pending):
+                return None  # it started first (or the server ignored us): it stays
+            if live.tracker.started or await client.get_history_entry(prompt_id) is not None:
+                return None  # it ran already: its waiter records it
+        except FleetError:
+            return None
+        if live.abandoned or live.tracker.done:
+            return None
+        live.abandoned = True
+        live.tracker.done = True
+        live.conn.wake(prompt_id)
+        self._server(thief, stolen=self._progress.servers[thief].stolen + 1)
+        return live.run
+
     async def _worker(self, conn: ServerConnection, pool: Pool) -> None:
         url = conn.url
         failures = 0
         while True:
-            item = await pool.take(url, self.eligible, self._stopping)
+            steal = self._steal_tail if self.costs is not None else None
+            item = await pool.take(url, self.eligible, self._stopping, steal)
             if item is None:
                 return
             run, attempts, tried = item
@@ -279,6 +372,8 @@ class Sweep:
             failures = 0
             if record is not None:
                 await self._record(record, pool_url=url)
+                if self._learn(record, run):
+                    await pool.replan()
             await pool.settle()
 
     async def _cool_off(self, conn: ServerConnection, pool: Pool, seconds: float) -> None:

@@ -413,9 +413,8 @@ async def test_runs_sharing_a_checkpoint_stay_on_the_server_that_has_it_loaded(
     # previous checkpoint (classic); 0.33's RAM-pressure cache keeps both loaders cached.
     async with Simulator(SimConfig(speed=0.01, cache="classic")) as sim:
         sims = [sim]
-        result = await run_sweep(spec, servers=[sims[0].url])
         grid = Grid(load_spec(spec))
-        with ReportWriter(tmp_path / "plain") as report:
+        with ReportWriter(tmp_path / "plain") as report:  # first: no checkpoint is loaded yet
             await Sweep(
                 grid,
                 total=len(grid),
@@ -423,6 +422,7 @@ async def test_runs_sharing_a_checkpoint_stay_on_the_server_that_has_it_loaded(
                 servers=[sims[0].url],
                 report=report,
             ).run()
+        result = await run_sweep(spec, servers=[sims[0].url])
     assert result.progress.done == 12
     # The checkpoint alternates run by run in grid order: loaded for every run
     # without affinity, about once per checkpoint with it.
