@@ -9,6 +9,7 @@ back to polling /history, so a dropped websocket never loses a finished run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,8 @@ before the waiter gives up on it. A refused connection is definitive, unlike a
 timeout (a busy server, a slow network): the process is gone, and a restarted
 ComfyUI has forgotten its queue, so waiting longer only keeps the run from
 other servers. A server back within this time is asked for the prompt again."""
+
+log = logging.getLogger(__name__)
 
 
 class ServerConnection:
@@ -117,6 +120,10 @@ class ServerConnection:
         if down == (self.down_since is not None):
             return
         self.down_since = time.monotonic() if down else None
+        if down:
+            log.warning("%s is down; its runs move elsewhere if it stays down", self.url)
+        else:
+            log.info("%s is back", self.url)
         for callback in tuple(self._down_watchers):
             callback(self.down_since)
 

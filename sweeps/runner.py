@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -48,6 +49,8 @@ __all__ = [
     "sweep_servers",
     "tool_version",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def tool_version() -> str:
@@ -245,6 +248,13 @@ async def run_planned(
     out = out_dir or spec.output
     grid = plan.grid
     addresses = list(grid.values_by_address())
+    log.info(
+        "sweep %s: %d runs on %s into %s",
+        spec.name,
+        len(grid),
+        ", ".join(s.name for s in usable),
+        out,
+    )
     async with ReportWriter(out, addresses=addresses, sweep=spec.name) as report:
         report.metadata.update(_metadata(spec, plan))
         sweep = Sweep(

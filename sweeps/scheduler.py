@@ -20,6 +20,7 @@ Every run that ends is written to the report journal at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -47,6 +48,8 @@ from .report import ReportWriter, RunRecord, Status, Submission
 from .tracking import PromptOutcome, PromptTracker
 
 __all__ = ["RunLike", "ServerProgress", "Sweep", "SweepProgress"]
+
+log = logging.getLogger(__name__)
 
 
 class RunLike(Protocol):
@@ -340,6 +343,7 @@ class Sweep:
         live.tracker.done = True
         live.conn.wake(prompt_id)
         self._server(thief, stolen=self._progress.servers[thief].stolen + 1)
+        log.info("run %d withdrawn from %s for idle %s", live.run.run_index, live.conn.url, thief)
         return live.run
 
     async def _worker(self, conn: ServerConnection, pool: Pool) -> None:
@@ -357,6 +361,17 @@ class Sweep:
             except (TransportError, ServerFailed) as exc:
                 failures += 1
                 cooldown = min(30.0, 0.5 * 2**failures)
+                log.warning(
+                    "run %d failed on %s (attempt %d of %d): %s; %s, and %s rests %.1f s",
+                    run.run_index,
+                    url,
+                    attempts,
+                    self.max_attempts,
+                    exc,
+                    "recorded as failed" if attempts >= self.max_attempts else "retried",
+                    url,
+                    cooldown,
+                )
                 self._server(url, last_error=str(exc), cooling_until=time.monotonic() + cooldown)
                 if attempts >= self.max_attempts:
                     await self._record(
@@ -561,6 +576,15 @@ class Sweep:
 
     async def _record(self, record: RunRecord, *, pool_url: str) -> None:
         await self.report.commit(record)  # on disk before anyone is told it finished
+        log.debug(
+            "run %d %s on %s: queued %s s, executed %s s, %d files",
+            record.run_index,
+            record.status,
+            record.server,
+            _seconds(record.queue_s),
+            _seconds(record.exec_s),
+            len(record.outputs),
+        )
         ok = record.status == "success"
         server = self._progress.servers[pool_url]
         self._server(
@@ -589,3 +613,7 @@ class Sweep:
         if time.monotonic() - self._last_parquet > interval:
             self.report.write_parquet()
             self._last_parquet = time.monotonic()
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"

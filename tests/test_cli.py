@@ -225,3 +225,21 @@ async def test_sim_refuses_a_comfyui_release_it_cannot_play() -> None:
     code, _, err = await comfyfleet("sim", "--comfy-version", "0.47.1", "--port", "0")
     assert code == 2
     assert "cannot play ComfyUI '0.47.1'; it knows 0.8.0, 0.33.0" in err
+
+
+async def test_verbose_and_a_log_file(tmp_path: Path, sim: Simulator) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2]\n")
+    log = tmp_path / "debug.log"
+    code, _, err = await comfyfleet("-v", "--log-file", str(log), "sweep", str(spec), "-s", sim.url)
+    assert code == 0, err
+    assert "INFO sweeps.runner: sweep cli: 2 runs on" in err  # -v: what the engine decides
+    assert "HTTP Request" not in err  # requests only at -vv
+    written = log.read_text()
+    assert 'HTTP Request: POST http://127.0.0.1' in written  # the file has everything
+    assert "DEBUG   sweeps.scheduler: run 0 success on" in written
+
+    code, _, err = await comfyfleet("-vv", "status", "-s", sim.url)
+    assert code == 0 and "HTTP Request: GET" in err
+
+    code, _, err = await comfyfleet("--log-file", str(tmp_path / "no" / "x.log"), "status")
+    assert code == 2 and "cannot write the log file" in err

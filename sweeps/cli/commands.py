@@ -42,8 +42,26 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 @click.group()
 @click.version_option(package_name="comfyfleet")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Say what the engine decides (retries, failovers); -vv adds every request.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a debug log here, every request included (for a bug report).",
+)
+def main(verbose: int, log_file: Path | None) -> None:
     """Watch a fleet of ComfyUI servers, and sweep parameter grids across all of them."""
+    from .logs import configure_logging
+
+    try:
+        configure_logging(verbose, log_file)
+    except OSError as exc:
+        fail(f"error: cannot write the log file {log_file}: {exc.strerror or exc}")
+        raise SystemExit(BAD_INPUT) from None
 
 
 @main.command()
