@@ -2,6 +2,7 @@
 
 >>> import sweeps
 >>> df = sweeps.load_report("runs/sampler-shootout")        # doctest: +SKIP
+>>> result = sweeps.run_sweep_sync("sweep.yaml", out_dir="runs/x")  # doctest: +SKIP
 >>> async with sweeps.ComfyClient("http://127.0.0.1:8188") as client:  # doctest: +SKIP
 ...     stats = await client.system_stats()
 
@@ -40,10 +41,13 @@ __all__ = [
     "load_report",
     "load_spec",
     "plan_sweep",
+    "plan_sweep_sync",
     "plan_xy_plot",
     "render_xy_plot",
     "report_metadata",
     "run_sweep",
+    "run_sweep_sync",
+    "run_sync",
     "summarize",
 ]
 
@@ -73,10 +77,13 @@ _HOMES = {
     "load_report": "report",
     "load_spec": "spec",
     "plan_sweep": "runner",
+    "plan_sweep_sync": "sync",
     "plan_xy_plot": "xyplot",
     "render_xy_plot": "xyplot",
     "report_metadata": "report",
     "run_sweep": "runner",
+    "run_sweep_sync": "sync",
+    "run_sync": "sync",
     "summarize": "summary",
 }
 
@@ -105,6 +112,7 @@ if TYPE_CHECKING:
     from .simulator import SimConfig, Simulator
     from .spec import load_spec
     from .summary import summarize
+    from .sync import plan_sweep_sync, run_sweep_sync, run_sync
     from .tracking import PromptOutcome
     from .xyplot import plan_xy_plot, render_xy_plot
 

@@ -57,12 +57,12 @@ box.addEventListener("input", () => {
 """
 
 
-def write_contact_sheet(path: str | Path, dest: Path | None = None) -> Path:
+def write_contact_sheet(path: str | Path, dest: str | os.PathLike[str] | None = None) -> Path:
     """Write the contact sheet of the report at ``path`` (an output directory or its
     Parquet file) to ``dest``, by default ``index.html`` beside the report."""
     report = Path(path)
     out_dir = report if report.is_dir() else report.parent
-    dest = dest if dest is not None else out_dir / SHEET_NAME
+    dest = Path(dest) if dest is not None else out_dir / SHEET_NAME
     df = load_report(path).sort("run_index")
     params = df.columns[: df.columns.index(_FIXED_FIRST)]
     swept = [c for c in params if df[c].n_unique() > 1]

@@ -164,7 +164,7 @@ async def run_sweep(
     spec: SweepSpec | str | Path,
     *,
     servers: Sequence[str | ServerConfig] = (),
-    out_dir: Path | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
     depth: int = 2,
     on_start: Callable[[Sweep], None] | None = None,
@@ -229,7 +229,7 @@ def check_output(spec: SweepSpec, out_dir: Path | None = None) -> None:
 async def run_planned(
     plan: Plan,
     *,
-    out_dir: Path | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
     depth: int = 2,
     on_start: Callable[[Sweep], None] | None = None,
@@ -238,6 +238,7 @@ async def run_planned(
     """Run a checked plan. ``connection_for`` lends connections someone else
     listens on (the dashboard's), so the sweep's prompts show on its cards.
     """
+    out_dir = Path(out_dir) if out_dir is not None else None
     check_plan(plan, out_dir=out_dir)
     assert plan.preflight is not None
     spec = plan.spec

@@ -14,6 +14,7 @@ use either.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -121,7 +122,9 @@ def _reload_seconds(df: pl.DataFrame) -> dict[int, float]:
     return {int(i): float(s or 0.0) for i, s in reloads.iter_rows()}
 
 
-def render_timeline(timeline: Timeline, dest: Path, *, width_in: float = 12.0) -> Path:
+def render_timeline(
+    timeline: Timeline, dest: str | os.PathLike[str], *, width_in: float = 12.0
+) -> Path:
     """Draw ``timeline`` into ``dest``; its suffix picks the format (.png, .pdf, .svg)."""
     # Figure, not pyplot: no global state, no GUI backend, safe inside a notebook.
     from matplotlib.figure import Figure
@@ -163,6 +166,7 @@ def render_timeline(timeline: Timeline, dest: Path, *, width_in: float = 12.0) -
     handles = [Patch(facecolor=STATUS_COLOURS.get(s, "#7f8c8d"), label=s) for s in statuses]
     handles.append(Patch(facecolor="none", hatch="////", label="cacheable work (model loads)"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(dest)
     return dest

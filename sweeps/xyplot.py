@@ -9,6 +9,7 @@ which lays out labelled rows and columns and writes PNG, JPEG, PDF or SVG.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,11 @@ FAILED_COLOUR = "#f4c7c3"
 
 
 def render_xy_plot(
-    plot: XYPlot | Sequence[XYPlot], dest: Path, *, cell_px: int = 256, dpi: int = 100
+    plot: XYPlot | Sequence[XYPlot],
+    dest: str | os.PathLike[str],
+    *,
+    cell_px: int = 256,
+    dpi: int = 100,
 ) -> Path:
     """Draw ``plot`` into ``dest``; its suffix picks the format (.png, .jpg, .pdf, .svg).
 
@@ -212,6 +217,7 @@ def render_xy_plot(
         panels = list(column)
     for panel, page in zip(panels, pages, strict=True):
         _draw_page(panel, page, cell_px)
+    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A tight box grows the canvas to hold the labels, however long they are.
     figure.savefig(dest, bbox_inches="tight", pad_inches=0.15)

@@ -235,7 +235,7 @@ async def test_verbose_and_a_log_file(tmp_path: Path, sim: Simulator) -> None:
     assert "INFO sweeps.runner: sweep cli: 2 runs on" in err  # -v: what the engine decides
     assert "HTTP Request" not in err  # requests only at -vv
     written = log.read_text()
-    assert 'HTTP Request: POST http://127.0.0.1' in written  # the file has everything
+    assert "HTTP Request: POST http://127.0.0.1" in written  # the file has everything
     assert "DEBUG   sweeps.scheduler: run 0 success on" in written
 
     code, _, err = await comfyfleet("-vv", "status", "-s", sim.url)
