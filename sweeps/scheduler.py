@@ -260,7 +260,9 @@ class Sweep:
             attempts += 1
             try:
                 record = await self._execute(conn, run, attempts)
-            except (TransportError, ServerFailed) as exc:
+            except (TransportError, ServerFailed, ProtocolError) as exc:
+                # ProtocolError: this server's answers are not ComfyUI's (a proxy's
+                # page, a broken custom route); another server may do the run.
                 failures += 1
                 cooldown = min(30.0, 0.5 * 2**failures)
                 self._server(url, last_error=str(exc), cooling_until=time.monotonic() + cooldown)
@@ -327,7 +329,7 @@ class Sweep:
                 tracker = PromptTracker(orphan.prompt_id, server=conn.url)
                 live = _Live(run, conn, tracker, orphan.submitted_at, None)
                 outcome = tracker.outcome(entry)
-        except (TransportError, ServerFailed):
+        except (TransportError, ServerFailed, ProtocolError):
             await pool.give_back(run, 0, frozenset())
             return
         self._record(await self._finish(live, outcome, attempts=1), pool_url=conn.url)
