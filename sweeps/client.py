@@ -54,6 +54,7 @@ from .models import (
     parse_node_errors,
     with_combo_options,
 )
+from .redaction import header_secrets, redact
 from .schema import NodeSchema, parse_object_info
 from .stream import USER_AGENT
 from .stream import events as stream_events
@@ -121,6 +122,8 @@ class ComfyClient:
             # Connection refused is retried by the transport, not by hand.
             transport=httpx.AsyncHTTPTransport(retries=1, verify=_tls_context()),
         )
+        self._secrets = header_secrets(self.server.headers)
+        """What of this server's headers must never appear in a message."""
         self._state = _State.UNOPENED
         self._schemas: dict[str, NodeSchema] | None = None
         self._api_prefix: bool | None = None
@@ -269,8 +272,9 @@ class ComfyClient:
         status = response.status_code
         if status < 400:
             return
-        body = response.text[:2000]
-        summary = _summarise(response)
+        # A proxy's error page may echo the request's credentials back.
+        body = redact(response.text[:2000], self._secrets)
+        summary = redact(_summarise(response), self._secrets)
         reason = response.reason_phrase or _AUTH_STATUSES.get(status, "")
         head = f"{method} {path} on {self.url}"
         if status >= 500:
@@ -287,7 +291,7 @@ class ComfyClient:
         if status in _AUTH_STATUSES:
             sent = ", ".join(sorted(self.server.headers))
             message = (
-                f"{head} was refused with HTTP {status} {reason}".rstrip()
+                f"authentication failed: {head} was refused with HTTP {status} {reason}".rstrip()
                 + (f" ({summary})" if summary else "")
                 + ": the server, or a proxy in front of it, wants credentials. "
                 + (
@@ -316,7 +320,7 @@ class ComfyClient:
             ) from None
         except ValueError as exc:
             if _is_html(response):
-                title = _summarise(response)
+                title = redact(_summarise(response), self._secrets)
                 message = (
                     f"{what} answered an HTML page"
                     + (f" ({title})" if title else "")
@@ -327,7 +331,8 @@ class ComfyClient:
                 message = f"{what} answered an empty body instead of JSON"
             else:
                 message = f"{what} answered non-JSON"
-            raise ProtocolError(message, server=self.url, payload=response.text[:300]) from exc
+            payload = redact(response.text[:300], self._secrets)
+            raise ProtocolError(message, server=self.url, payload=payload) from exc
 
     async def _get_json(self, path: str, params: Mapping[str, object] | None = None) -> Any:
         return self._json(await self._request("GET", path, params=params))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from .errors import SpecError
+from .redaction import redact
 
 __all__ = ["Limits", "ServerConfig", "Timeouts", "expand_env"]
 
@@ -80,12 +81,12 @@ class ServerConfig:
         url = self.url.strip()
         typo = _scheme_typo(url)
         if typo:
-            raise SpecError(f"server URL {self.url!r} is not valid: {typo}")
+            raise SpecError(redact(f"server URL {self.url!r} is not valid: {typo}"))
         if "://" not in url:
             url = f"http://{url}"
         problem = _url_problem(url)
         if problem:
-            raise SpecError(f"server URL {self.url!r} is not valid: {problem}; {_URL_FORM}")
+            raise SpecError(redact(f"server URL {self.url!r} is not valid: {problem}; {_URL_FORM}"))
         parts = urlsplit(url)
         userinfo, _, netloc = parts.netloc.rpartition("@")
         url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))

@@ -28,7 +28,7 @@ from .events import Event, SocketClosed, SocketOpened
 from .models import HistoryEntry, PromptQueued
 from .tracking import PromptOutcome, PromptTracker
 
-__all__ = ["REFUSED_GIVE_UP", "ServerConnection"]
+__all__ = ["GARBLED_GIVE_UP", "REFUSED_GIVE_UP", "ServerConnection"]
 
 Subscriber = Callable[[Event], None]
 
@@ -40,6 +40,11 @@ ComfyUI has forgotten its queue, so waiting longer only keeps the run from
 other servers. A server back within this time is asked for the prompt again."""
 
 log = logging.getLogger(__name__)
+
+
+GARBLED_GIVE_UP = 3
+"""Answers in a row to /history that are not ComfyUI's (non-JSON, a wrong shape)
+after which waiting raises the :class:`ProtocolError`, so the run fails or moves."""
 
 
 class ServerConnection:
@@ -257,6 +262,7 @@ class ServerConnection:
         refused_since: float | None = None
         openings, last_check = self._openings, loop.time()
         last_asked = loop.time()
+        garbled = 0
         try:
             while True:
                 # Once the verdict is in, ``executing null`` should follow at once; a
@@ -284,6 +290,13 @@ class ServerConnection:
                 last_asked = loop.time()
                 try:
                     history = await self._ask_history(tracker.prompt_id)
+                except ProtocolError:
+                    # An answer, but not ComfyUI's (a proxy's error page): once may be a
+                    # hiccup; again and again, this server cannot tell us the outcome.
+                    garbled += 1
+                    if garbled >= GARBLED_GIVE_UP:
+                        raise
+                    continue
                 except (TransportError, ServerFailed) as exc:
                     if self.connected.is_set():
                         if time.monotonic() - self.heard_at > silence:
@@ -315,6 +328,7 @@ class ServerConnection:
                         ) from exc
                     continue
                 silent_since = refused_since = None
+                garbled = 0
                 self._set_down(False)
                 if history is not None:
                     return tracker.outcome(history)
@@ -373,7 +387,7 @@ class ServerConnection:
         for attempt in range(attempts):
             try:
                 entry = await self._ask_history(prompt_id)
-            except (TransportError, ServerFailed):
+            except (TransportError, ServerFailed, ProtocolError):
                 entry = None
             if entry is not None:
                 return entry

@@ -241,6 +241,9 @@ class HistoryEntry:
     status_str: str | None
     completed: bool
     messages: tuple[tuple[str, Mapping[str, Any]], ...] = field(repr=False)
+    output_problems: tuple[str, ...] = ()
+    """Outputs in a shape no ComfyUI writes (a file entry without a filename, a
+    node's outputs that are not a mapping): their files cannot be fetched."""
 
     @classmethod
     def from_json(cls, prompt_id: str, entry: Mapping[str, Any]) -> HistoryEntry:
@@ -263,6 +266,7 @@ class HistoryEntry:
             status_str=str(status_str) if status_str is not None else None,
             completed=bool(status.get("completed")),
             messages=_messages(status.get("messages")),
+            output_problems=_output_problems(outputs),
         )
 
     @property
@@ -316,6 +320,43 @@ class HistoryEntry:
             if data is not None and isinstance(data.get("timestamp"), int | float):
                 return int(data["timestamp"])
         return None
+
+
+def _output_problems(outputs: object) -> tuple[str, ...]:
+    """What is wrong with a history entry's ``outputs``, in words; () when nothing is.
+
+    Values that are not files (``text: ["..."]``, ``animated: [true]``) are fine;
+    what looks like a file but cannot be fetched is not, so that a run is never
+    taken for a success while its files are silently dropped.
+    """
+    if outputs is None:
+        return ()
+    if not isinstance(outputs, Mapping):
+        return (f"outputs are {type(outputs).__name__}, not a mapping of node id to files",)
+    problems = []
+    for node_id, ui in outputs.items():
+        if not isinstance(ui, Mapping):
+            problems.append(f"node {node_id}: its outputs are {type(ui).__name__}, not a mapping")
+            continue
+        for kind, items in ui.items():
+            if isinstance(items, Mapping) and "filename" in items:
+                problems.append(f"node {node_id}: {kind} is one mapping, not a list of files")
+            elif isinstance(items, list | tuple):
+                for index, item in enumerate(items):
+                    if _is_broken_file(item):
+                        problems.append(
+                            f"node {node_id}: {kind}[{index}] has no usable filename "
+                            f"({str(item)[:80]})"
+                        )
+    return tuple(problems)
+
+
+def _is_broken_file(item: object) -> bool:
+    """A file entry (it has a filename or subfolder key) whose filename is not a name."""
+    if not isinstance(item, Mapping) or not ("filename" in item or "subfolder" in item):
+        return False
+    name = item.get("filename")
+    return not isinstance(name, str) or not name
 
 
 def _messages(raw: object) -> tuple[tuple[str, Mapping[str, Any]], ...]:

@@ -29,6 +29,7 @@ from .grid import Grid, Run
 from .planning import PLAN_LIMIT, Estimate, estimate
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
+from .redaction import header_secrets, redact
 from .report import ReportWriter, journal_owner
 from .scheduler import RunLike, Sweep
 from .schema import NodeSchema
@@ -377,7 +378,10 @@ def _metadata(spec: SweepSpec, plan: Plan) -> dict[str, str]:
     return {
         "comfyfleet.version": json.dumps(tool_version()),
         "comfyfleet.sweep": json.dumps(spec.name),
-        "comfyfleet.spec": json.dumps(spec.source),
+        # The spec as written, less its credentials (a user:pass@ URL, a header).
+        "comfyfleet.spec": json.dumps(
+            redact(spec.source, [s for c in spec.servers for s in header_secrets(c.headers)])
+        ),
         "comfyfleet.workflows": json.dumps(
             {name: wf.to_prompt() for name, wf in spec.workflows.items()}
         ),

@@ -358,7 +358,9 @@ class Sweep:
             attempts += 1
             try:
                 record = await self._execute(conn, run, attempts)
-            except (TransportError, ServerFailed) as exc:
+            except (TransportError, ServerFailed, ProtocolError) as exc:
+                # ProtocolError: this server's answers are not ComfyUI's (a proxy's
+                # page, a broken custom route); another server may do the run.
                 failures += 1
                 cooldown = min(30.0, 0.5 * 2**failures)
                 log.warning(
@@ -438,7 +440,7 @@ class Sweep:
                 tracker = PromptTracker(orphan.prompt_id, server=conn.url)
                 live = _Live(run, conn, tracker, orphan.submitted_at, None)
                 outcome = tracker.outcome(entry)
-        except (TransportError, ServerFailed):
+        except (TransportError, ServerFailed, ProtocolError):
             await pool.give_back(run, 0, frozenset())
             return
         await self._record(await self._finish(live, outcome, attempts=1), pool_url=conn.url)

@@ -111,6 +111,8 @@ def _refused(client: ComfyClient, exc: websockets.exceptions.InvalidStatus) -> S
     status = exc.response.status_code
     message = f"websocket {_shown(client)} was refused with HTTP {status}"
     if status in (401, 403, 407):
+        # Said first: a dashboard card shows the start of this as the server's state.
+        message = "authentication failed: " + message
         message += (
             ": the server, or a proxy in front of it, wants credentials; give them as this "
             "server's headers (they are sent on the websocket too)"

@@ -199,6 +199,13 @@ class PromptTracker:
                 error_message = str(failure.get("exception_message") or "").strip()
                 error_node = failure.get("node_id")
                 traceback = tuple(str(t) for t in failure.get("traceback") or ())
+            if history.output_problems and status == "success":
+                # Files that cannot be fetched: not a success, and the reason kept.
+                status, error_type, traceback = "failed", "ProtocolError", ()
+                error_message = (
+                    f"{self.server} recorded outputs in a shape ComfyUI does not write, so "
+                    f"their files were not downloaded: {'; '.join(history.output_problems)}"
+                )
             stopped = history.message("execution_interrupted")
             if stopped is not None and error_type is None:
                 error_type = "Interrupted"

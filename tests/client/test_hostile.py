@@ -181,3 +181,39 @@ def test_a_websocket_frame_nested_200000_deep_is_malformed_not_fatal() -> None:
     meta = b'{"a": ' + DEEP + b"}"
     preview = struct.pack(">II", 4, len(meta)) + meta
     assert isinstance(parse_binary(preview, server="s"), MalformedFrame)
+
+
+def _entry(outputs: object) -> HistoryEntry:
+    status = {"status_str": "success", "completed": True, "messages": []}
+    raw = {"prompt": [0, "p", {}, {}, ["9"]], "outputs": outputs, "status": status}
+    return HistoryEntry.from_json("p", raw)
+
+
+GOOD_FILE = {"filename": "a.png", "subfolder": "", "type": "output"}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "problem"),
+    [
+        ({"9": {"images": [{"subfolder": "", "type": "output"}]}}, "node 9: images[0] has no"),
+        ({"9": {"images": [{"filename": 5, "type": "output"}]}}, "node 9: images[0] has no"),
+        ({"9": {"images": [GOOD_FILE, {"filename": ""}]}}, "node 9: images[1] has no"),
+        ({"9": "saved"}, "node 9: its outputs are str"),
+        ({"9": {"images": GOOD_FILE}}, "node 9: images is one mapping"),
+        (["9"], "outputs are list"),
+    ],
+)
+def test_history_outputs_of_the_wrong_shape_fail_the_run_and_say_why(
+    outputs: object, problem: str
+) -> None:
+    outcome = PromptTracker("p", server="s").outcome(_entry(outputs))
+    assert (outcome.status, outcome.error_type) == ("failed", "ProtocolError")
+    assert problem in (outcome.error_message or "")
+    assert "not downloaded" in (outcome.error_message or "")
+
+
+def test_odd_but_valid_outputs_are_a_success_with_their_files() -> None:
+    outputs = {"9": {"text": ["hello"], "animated": [True], "images": [GOOD_FILE]}, "10": {}}
+    outcome = PromptTracker("p", server="s").outcome(_entry(outputs))
+    assert (outcome.status, outcome.error_type) == ("success", None)
+    assert [f.filename for f in outcome.outputs] == ["a.png"]

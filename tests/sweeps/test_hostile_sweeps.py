@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import httpx
+import polars as pl
+from aiohttp import web
 
 from sweeps.config import Limits, ServerConfig, Timeouts
 from sweeps.progress import SweepProgress
 from sweeps.report import load_report
 from sweeps.runner import run_sweep
+from sweeps.simulator import Simulator
+from tests.client.servers import serving
 from tests.sweeps.test_sweep_e2e import _history_size, _spec, fleet
 
 
@@ -57,3 +65,46 @@ async def test_a_server_frozen_mid_sweep_has_its_runs_moved_in_seconds(tmp_path:
     assert df["status"].unique().to_list() == ["success"]
     assert healthy.url in df["server"].to_list()
     assert elapsed < 30
+
+
+@asynccontextmanager
+async def garbling_history(sim: Simulator) -> AsyncIterator[str]:
+    """A proxy in front of ``sim`` whose /history/ID answers an HTML page; no websocket."""
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        if request.path.removeprefix("/api").startswith("/history/"):
+            return web.Response(text="<html>502 Bad Gateway</html>", content_type="text/html")
+        if request.path.endswith("/ws"):
+            raise web.HTTPNotFound()
+        async with httpx.AsyncClient() as http:
+            answer = await http.request(
+                request.method,
+                sim.url + request.path_qs,
+                content=await request.read(),
+                headers={"content-type": request.headers.get("content-type", "")},
+            )
+        kind = answer.headers.get("content-type", "application/json")
+        return web.Response(
+            status=answer.status_code,
+            body=answer.content,
+            content_type=None,
+            headers={"content-type": kind},
+        )
+
+    async with serving({"/{tail:.*}": forward}) as url:
+        yield url
+
+
+async def test_one_server_answering_non_json_history_does_not_stop_the_fleet(
+    tmp_path: Path,
+) -> None:
+    spec = _spec(tmp_path, "grid:\n  Noise.seed: {range: [0, 4]}\n")
+    async with fleet(0.0, 0.0) as sims, garbling_history(sims[0]) as garbled:
+        result = await asyncio.wait_for(run_sweep(spec, servers=[garbled, sims[1].url]), 60)
+    df = load_report(result.out_dir)
+    assert df.height == 4 and result.progress.remaining == 0
+    done = df.filter(pl.col("status") == "success")
+    assert set(done["server"].to_list()) == {sims[1].url}
+    for row in df.filter(pl.col("status") != "success").iter_rows(named=True):
+        assert row["server"] == garbled and row["error_type"] == "ProtocolError"
+        assert "HTML page" in row["error_message"]
