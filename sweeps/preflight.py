@@ -71,6 +71,25 @@ class Preflight:
                 return False
         return True
 
+    def differences(self) -> list[tuple[str, str | None, frozenset[str]]]:
+        """What sets the servers apart: ``(workflow, (address, value) or None, servers
+        lacking it)`` for each workflow or swept value some servers can run and others
+        cannot (a node class or model one ComfyUI has and another lacks). Empty when
+        every server can run the same runs. What no server can run is an error instead.
+        """
+        lacking: dict[tuple[str, str | None], set[str]] = {}
+        for workflow, server in self.unusable:
+            lacking.setdefault((workflow, None), set()).add(server)
+        for p in self.problems:
+            if (p.workflow, p.server) not in self.unusable:
+                lacking.setdefault((p.workflow, f"{p.address}={p.value}"), set()).add(p.server)
+        everyone = set(self.servers)
+        return [
+            (workflow, what, frozenset(servers))
+            for (workflow, what), servers in lacking.items()
+            if servers != everyone
+        ]
+
     def errors(self) -> list[str]:
         """Problems that leave some runs with no server at all."""
         messages: list[str] = []

@@ -95,6 +95,7 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
     if plan.preflight is None:
         console.print("[red]error:[/] no server answered; nothing was checked")
         return
+    _print_capabilities(console, plan)
     for warning in plan.warnings():
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     errors = plan.preflight.errors()
@@ -126,6 +127,39 @@ def _print_plots(console: Console, plan: Plan) -> None:
             console.print(
                 f"    each cell: the first of {address}'s {count} values", highlight=False
             )
+
+
+CAPABILITY_COLUMNS = 6
+"""Capability columns shown in ``plan``; the warnings list every one."""
+
+
+def _print_capabilities(console: Console, plan: Plan) -> None:
+    """Servers x what differs between them, when the fleet is not alike (ComfyUI
+    versions or installs differ): each run goes only to servers with a ✓."""
+    differences = plan.preflight.differences() if plan.preflight else []
+    if not differences:
+        return
+    several = len(plan.spec.workflows) > 1
+    table = Table("server", "ComfyUI", title="what the servers can run", title_justify="left")
+    for workflow, what, _ in differences[:CAPABILITY_COLUMNS]:
+        address, _, value = (what or "").partition("=")
+        label = (
+            f"{address.rpartition('.')[2]}\n{_short(value)}" if what else f"workflow\n{workflow}"
+        )
+        table.add_column(f"{workflow}:\n{label}" if several and what else label, justify="center")
+    for server in plan.servers:
+        if server.url in plan.unreachable:
+            continue
+        cells = [
+            "[red]✗[/]" if server.url in lacking else "[green]✓[/]"
+            for _, _, lacking in differences[:CAPABILITY_COLUMNS]
+        ]
+        table.add_row(server.url, plan.versions.get(server.url) or "?", *cells)
+    console.print(table)
+    if len(differences) > CAPABILITY_COLUMNS:
+        more = len(differences) - CAPABILITY_COLUMNS
+        console.print(f"  and {more} more difference(s): see the warnings", highlight=False)
+    console.print("  each run goes only to servers that can run it", highlight=False)
 
 
 def _two_lines(address: str) -> str:

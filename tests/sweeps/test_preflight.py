@@ -88,6 +88,9 @@ def test_checkpoint_missing_on_one_server_only_keeps_it_away(tmp_path: Path, ful
     result = check_grid(grid, {"http://full": full_schemas, "http://partial": partial})
     assert result.errors() == []
     assert any("http://partial cannot take" in w for w in result.warnings())
+    assert result.differences() == [
+        ("wf.json", "Load Checkpoint.ckpt_name=random-sd15-b.safetensors", {"http://partial"})
+    ]
     for run in grid:
         needs_b = run.params["Load Checkpoint.ckpt_name"] == "random-sd15-b.safetensors"
         assert result.eligible(run, "http://full")
@@ -106,7 +109,9 @@ def test_server_without_a_node_class_cannot_run_the_workflow(tmp_path: Path, ful
     result = check_grid(grid, {"http://a": full_schemas, "http://old": lacking})
     assert result.errors() == []
     assert not any(result.eligible(run, "http://old") for run in grid)
+    assert result.differences() == [("wf.json", None, {"http://old"})]
     only_old = check_grid(grid, {"http://old": lacking})
+    assert only_old.differences() == []  # nobody can: an error, not a difference
     [error] = only_old.errors()
     assert "no server can run workflow" in error and "KSampler" in error
 

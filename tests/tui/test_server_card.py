@@ -8,7 +8,7 @@ from sweeps.events import Progress
 from tui.app import FleetApp
 from tui.widgets.server_card import ServerCard, card_lines, gauge, sparkline
 
-from .snapshot_apps.fleets import T0, mixed, one
+from .snapshot_apps.fleets import T0, mixed, one, pair
 
 
 def text(line: list[tuple[str, str]]) -> str:
@@ -52,6 +52,39 @@ def test_a_busy_card_says_everything_in_five_lines():
     assert len(vram) == len(prompt) == 60  # laid out to the width; free text is cut when drawn
     compact = [text(line) for line in card_lines(snapshot, T0, 34, compact=True)]
     assert len(compact) == 2 and compact[0].startswith("VRAM") and "12/20" in compact[1]
+
+
+def test_every_gpu_of_a_server_is_on_its_card():
+    fleet = pair("multi_gpu")
+    snapshot = fleet.monitor.snapshot(fleet.urls[0])
+    wide = [text(line) for line in card_lines(snapshot, T0, 76, compact=False)]
+    assert wide[1].split() == [
+        "VRAM/24.0G", "0:━━━━━", "14.0G", "1:━━━━━", "15.5G", "2:━━━╸━", "17.0G", "3:━━━━━", "18.5G"
+    ]  # fmt: skip
+    # Crystools' load and temperature of each GPU, first on the load line.
+    assert wide[2].startswith("GPU 97/77/57/37% 71/66/61/56°C · run 1 · queued 3")
+    # Narrower: the figures without gauges, then a count of the devices left out.
+    assert text(card_lines(snapshot, T0, 48, compact=True)[0]).split() == [
+        "VRAM/24.0G", "0:14.0G", "1:15.5G", "2:17.0G", "3:18.5G"
+    ]  # fmt: skip
+    assert text(card_lines(snapshot, T0, 30, compact=True)[0]).split() == [
+        "VRAM/24.0G", "0:14.0G", "1:15.5G", "+2"
+    ]  # fmt: skip
+
+
+def test_why_a_server_is_down_is_wrapped_over_the_card_not_cut():
+    """At 80 columns a card is 36 cells wide: the reason gets three lines (two compact)."""
+    fleet = pair("refused")
+    snapshot = fleet.monitor.snapshot(fleet.urls[0])
+    full = [text(line).rstrip() for line in card_lines(snapshot, T0, 36, compact=False)]
+    assert full[1:4] == [
+        "✗ websocket ws://10.0.0.1:8188/ws",
+        "refused: HTTP 401 Unauthorized; the",
+        "server wants a token: set headers i…",
+    ]
+    assert full[4] == ""  # the last error is the same reason: not said twice
+    compact = [text(line).rstrip() for line in card_lines(snapshot, T0, 36, compact=True)]
+    assert compact == full[1:2] + ["refused: HTTP 401 Unauthorized; the…"]
 
 
 async def test_a_progress_step_repaints_only_the_prompt_row():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from .snapshot_apps.fleets import mixed, one, sweep_progress
+from .snapshot_apps.fleets import mixed, one, pair, sweep_progress
 
 
 async def _settle(pilot: Pilot[object]) -> None:
@@ -30,6 +30,10 @@ def test_fleet_server_down(snap_compare):
 
 def test_fleet_execution_error(snap_compare):
     assert snap_compare(one("failed").app(), run_before=_settle)
+
+
+def test_fleet_every_gpu_and_why_a_server_refuses_at_80_columns(snap_compare):
+    assert snap_compare(pair("multi_gpu", "refused").app(), run_before=_settle)
 
 
 def test_fleet_16_servers_large_terminal(snap_compare):

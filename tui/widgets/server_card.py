@@ -17,6 +17,7 @@ does asks for a layout. While the fleet screen has scrolled a card out of view
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ __all__ = [
     "device_label",
     "facts_line",
     "gauge",
+    "gpu_readings",
     "load_line",
     "node_line",
     "sparkline",
@@ -55,6 +57,7 @@ CAPTION_WIDTH = 5
 GAUGE_WIDTH = 10
 VRAM_TEXT_WIDTH = 13
 PROGRESS_WIDTH = 10
+DEVICE_GAUGE_WIDTH = 5
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
@@ -96,22 +99,29 @@ def vram_text(s: ServerSnapshot) -> str:
     return f"{gib(device.vram_used)}/{gib(device.vram_total)}"
 
 
+def gpu_readings(s: ServerSnapshot) -> str:
+    """Crystools' load and temperature: ``GPU 71% 63°C``, or per GPU ``GPU 97/40% 71/52°C``."""
+    crystools = s.crystools
+    gpus = crystools.gpus if crystools is not None else ()
+    loads = [f"{g.utilization:.0f}" for g in gpus if g.utilization is not None]
+    temps = [f"{g.temperature:.0f}" for g in gpus if g.temperature is not None]
+    figures = ([f"{'/'.join(loads)}%"] if loads else []) + (
+        [f"{'/'.join(temps)}°C"] if temps else []
+    )
+    return f"GPU {' '.join(figures)}" if figures else ""
+
+
 def load_line(s: ServerSnapshot) -> str:
-    parts = []
+    """GPU load and temperature first (the figures a user watches), then queue, RAM, CPU."""
+    gpus = gpu_readings(s)
+    parts = [gpus] if gpus else []
+    parts.append(f"run {s.queue_running} · queued {s.queue_pending}")
     if s.stats is not None and s.stats.system.ram_total:
         system = s.stats.system
         parts.append(f"RAM {gib(system.ram_total - system.ram_free)}/{gib(system.ram_total)}")
-    parts.append(f"run {s.queue_running} · queued {s.queue_pending}")
     crystools = s.crystools
-    if crystools is not None:
-        if crystools.gpus:
-            gpu = crystools.gpus[0]
-            if gpu.utilization is not None:
-                parts.append(f"GPU {gpu.utilization:.0f}%")
-            if gpu.temperature is not None:
-                parts.append(f"{gpu.temperature:.0f}°C")
-        if crystools.cpu_utilization is not None:
-            parts.append(f"CPU {crystools.cpu_utilization:.0f}%")
+    if crystools is not None and crystools.cpu_utilization is not None:
+        parts.append(f"CPU {crystools.cpu_utilization:.0f}%")
     return " · ".join(parts)
 
 
@@ -178,7 +188,34 @@ def _fit(text: str, width: int) -> str:
     return text.ljust(width)
 
 
+def _devices_row(s: ServerSnapshot, width: int) -> list[Run]:
+    """Every GPU's VRAM on one line (ComfyUI lists all devices since 0.23): a short
+    gauge and the figure per device, the figures alone when that is too wide, and
+    a count of those that still do not fit (``+2``); the detail view lists them all."""
+    devices = [d for d in (s.stats.devices if s.stats is not None else ()) if d.vram_total]
+    head: Run = (f"VRAM/{gib(devices[0].vram_total)} " if devices else "VRAM ", "caption")
+    for gauge_width in (DEVICE_GAUGE_WIDTH, 0):
+        runs: list[Run] = [head]
+        used = len(head[0])
+        for shown, device in enumerate(devices):
+            label = f"{device.index if device.index is not None else shown}:"
+            text = f"{' ' if gauge_width else ''}{gib(device.vram_used)} "
+            rest = len(devices) - shown
+            room = width - used - (len(f"+{rest - 1}") if rest > 1 else 0)
+            if len(label) + gauge_width + len(text) > room:
+                runs.append((f"+{rest}", "caption"))
+                break
+            filled, track = gauge(device.vram_used / device.vram_total, gauge_width)
+            runs += [(label, "caption"), (filled, "gauge"), (track, "track"), (text, "")]
+            used += len(label) + gauge_width + len(text)
+        else:
+            return runs
+    return runs
+
+
 def _vram_row(s: ServerSnapshot, width: int) -> list[Run]:
+    if s.stats is not None and len(s.stats.devices) > 1:
+        return _devices_row(s, width)
     filled, track = gauge(s.vram.last, GAUGE_WIDTH)
     spark_width = width - CAPTION_WIDTH - GAUGE_WIDTH - VRAM_TEXT_WIDTH
     return [
@@ -219,9 +256,19 @@ def card_lines(s: ServerSnapshot, now: float, width: int, *, compact: bool) -> l
     """
     vram = _vram_row(s, width)
     prompt = _prompt_row(s, width)
+    down = s.link in ("down", "reconnecting")
+    if down and s.link_reason:
+        # Why it is down (or refuses us) is what the user needs: wrapped, not cut.
+        reason = _wrapped(f"✗ {s.link_reason}", width, 2 if compact else 3)
+        if compact:
+            return reason
+        detail = detail_line(s, now)
+        if detail.removeprefix("✗ ") in s.link_reason:
+            detail = ""  # the reason above already says it
+        known = facts_line(s) if s.stats is not None else s.url.split("://", 1)[-1]
+        return [[(known, "muted")], *reason, [(detail, "")]]
     if compact:
         return [vram, prompt]
-    down = s.link in ("down", "reconnecting")
     detail = detail_line(s, now)
     return [
         [(facts_line(s), "muted" if down else "")],
@@ -230,6 +277,16 @@ def card_lines(s: ServerSnapshot, now: float, width: int, *, compact: bool) -> l
         prompt,
         [(detail, "error" if detail.startswith("✗") else "")],
     ]
+
+
+def _wrapped(text: str, width: int, lines: int) -> list[list[Run]]:
+    """``text`` over exactly ``lines`` lines of ``width`` cells, the last one cut with "…"."""
+    wrapped = textwrap.wrap(" ".join(text.split()), max(1, width)) or [""]
+    if len(wrapped) > lines:
+        last = " ".join(wrapped[lines - 1 :])
+        wrapped = [*wrapped[: lines - 1], _fit(last, width).rstrip()]
+    wrapped += [""] * (lines - len(wrapped))
+    return [[(line, "error")] for line in wrapped]
 
 
 class ServerCard(Widget, can_focus=True):

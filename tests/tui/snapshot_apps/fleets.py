@@ -57,7 +57,9 @@ def system_stats(
     device: str = "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
     vram_total: int = 24 * GIB,
     ram_used: float = 11 * GIB,
+    gpus: int = 1,
 ) -> SystemStats:
+    """One box; with ``gpus`` > 1 the others hold 1.5 GiB more each (0.23+ lists them all)."""
     return SystemStats.from_json(
         {
             "system": {
@@ -71,14 +73,15 @@ def system_stats(
             },
             "devices": [
                 {
-                    "name": device,
+                    "name": device.replace("cuda:0", f"cuda:{i}", 1),
                     "type": "cuda",
-                    "index": 0,
+                    "index": i,
                     "vram_total": vram_total,
-                    "vram_free": int(vram_total - vram_used),
+                    "vram_free": int(vram_total - min(vram_total, vram_used + i * 1.5 * GIB)),
                     "torch_vram_total": 0,
                     "torch_vram_free": 0,
                 }
+                for i in range(gpus)
             ],
         }
     )
@@ -251,6 +254,28 @@ class Fleet:
             ),
         )
 
+    def multi_gpu(self, url: str, gpus: int = 4) -> None:
+        """A four-GPU box, busy, with Crystools readings for every GPU."""
+        self.busy(url, crystools=False)
+        self.at(1).monitor.fold(url, apply_stats, system_stats(14 * GIB, gpus=gpus))
+        readings = tuple(
+            GpuReading(97.0 - 20 * i, 71.0 - 5 * i, 24 * GIB, (14 + i) * GIB, 58.0)
+            for i in range(gpus)
+        )
+        self.at(1).monitor.feed(url, CrystoolsMonitor(23.0, 64 * GIB, 11 * GIB, 17.0, readings))
+
+    def refused(self, url: str) -> None:
+        """Down for a reason longer than a card is wide."""
+        self.idle(url)
+        self.at(30).monitor.feed(
+            url,
+            SocketClosed(
+                f"websocket ws://{url[7:]}/ws refused: HTTP 401 Unauthorized; "
+                "the server wants a token: set headers in servers.yaml",
+                retry_in=30.0,
+            ),
+        )
+
     def failed(self, url: str) -> None:
         self.idle(url)
         pid = "9d1e2f3a-0000-4c1d-9a7e-1b2c3d4e5f60"
@@ -279,6 +304,14 @@ class Fleet:
 def one(kind: str) -> Fleet:
     fleet = Fleet(1)
     getattr(fleet, kind)(fleet.urls[0])
+    return fleet
+
+
+def pair(*kinds: str) -> Fleet:
+    """One server per kind, in order."""
+    fleet = Fleet(len(kinds))
+    for kind, url in zip(kinds, fleet.urls, strict=True):
+        getattr(fleet, kind)(url)
     return fleet
 
 
