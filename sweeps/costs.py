@@ -113,6 +113,11 @@ class CostModel:
         """Learn from one finished run of ``prompt`` on ``server``."""
         signatures = node_signatures(prompt)
         timings = [(str(t["node_id"]), float(t["seconds"])) for t in node_timings]
+        measured = sum(seconds for _, seconds in timings)
+        if exec_s and measured > 0:
+            # Node times are taken as events arrive here, late by the network and our
+            # own load; the run's time comes from the server's clock. Scale them to it.
+            timings = [(node_id, seconds * exec_s / measured) for node_id, seconds in timings]
         per_class = self.by_server.setdefault(server, {})
         for node_id, seconds in timings:
             class_type = prompt.get(node_id, {}).get("class_type")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -144,8 +144,9 @@ def plan_makespans(
 class Placement:
     """The runs of a sweep, grouped and shared out; what a free server takes next.
 
-    ``group_of(run)`` is the group's key; ``costs(key, run)`` its (run_s, load_s),
-    asked again at every :meth:`replan`; ``speed(url)`` a server's speed.
+    ``group_of(run)`` is the group's key; ``costs(key, samples)`` its (run_s, load_s)
+    from two of its runs, or None when unknown (every run then counts alike), asked
+    again at every :meth:`replan`; ``speed(url)`` a server's speed.
     """
 
     def __init__(
@@ -155,7 +156,7 @@ class Placement:
         *,
         group_of: Callable[[RunLike], Hashable],
         eligible: Callable[[RunLike, str], bool],
-        costs: Callable[[Hashable, Sequence[RunLike]], tuple[float, float]],
+        costs: Callable[[Hashable, Sequence[RunLike]], tuple[float, float] | None],
         speed: Callable[[str], float],
     ) -> None:
         self.servers = list(servers)
@@ -172,6 +173,7 @@ class Placement:
         self.loaded: dict[str, Hashable | None] = dict.fromkeys(self.servers)
         self.plan: Plan = {}
         self.groups: dict[Hashable, Group] = {}
+        self.calibrated = False
         self.replan()
 
     def __len__(self) -> int:
@@ -183,14 +185,25 @@ class Placement:
     def replan(self) -> None:
         """Share what is left again, with the latest costs and speeds."""
         self.groups = {}
+        self.calibrated = True
+        """Whether every group's costs are known: the makespans are then seconds."""
         for key, runs in self._runs.items():
-            run_s, load_s = self._costs(key, self._samples[key])
+            known = self._costs(key, self._samples[key])
+            if known is None:
+                self.calibrated = False
+            run_s, load_s = known or (1.0, 0.0)
             self.groups[key] = Group(key, len(runs), run_s, load_s, self._eligible[key])
         self.plan = place(list(self.groups.values()), self.slots())
 
-    def makespans(self) -> dict[str, float]:
-        """Seconds until each server has run its planned share (from now)."""
-        return plan_makespans(self.plan, self.groups, self.slots())
+    def makespans(self, running: Mapping[str, int] | None = None) -> dict[str, float]:
+        """Seconds until each server has run its planned share (from now), counting
+        ``running[url]`` prompts it has started or queued as a typical run each."""
+        slots = self.slots()
+        if running:
+            typical = [g.run_s for g in self.groups.values()] or [0.0]
+            run_s = sum(typical) / len(typical)
+            slots = [replace(s, busy_s=running.get(s.url, 0) * run_s / s.speed) for s in slots]
+        return plan_makespans(self.plan, self.groups, slots)
 
     def take(self, server: str, *, available: Callable[[str], bool], idle: bool) -> RunLike | None:
         """The next run ``server`` should start: its share, else one moved from the

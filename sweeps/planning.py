@@ -22,9 +22,6 @@ PLAN_LIMIT = 20_000
 """Sweeps up to this many runs are placed whole; bigger ones are fed lazily from
 the grid with a window (placing a million runs would hold them all in memory)."""
 
-_COLD_RUN_S = 1.0
-"""What a run is assumed to cost before anything was measured: all runs alike."""
-
 Prompter = Callable[["RunLike"], Mapping[str, Any]]
 
 
@@ -35,11 +32,11 @@ def _group_key(model: CostModel, prompt: Mapping[str, Any]) -> Hashable:
 
 def _group_costs(
     model: CostModel, prompt_for: Prompter
-) -> Callable[[Hashable, Sequence[RunLike]], tuple[float, float]]:
+) -> Callable[[Hashable, Sequence[RunLike]], tuple[float, float] | None]:
     """(run_s, load_s) of a group from two of its runs: what they share is paid once
     per server (the load), what differs is paid at every run."""
 
-    def costs(key: Hashable, samples: Sequence[RunLike]) -> tuple[float, float]:
+    def costs(key: Hashable, samples: Sequence[RunLike]) -> tuple[float, float] | None:
         prompts = [prompt_for(r) for r in samples]
         signatures = [node_signatures(p) for p in prompts]
         if len(prompts) > 1:
@@ -49,7 +46,7 @@ def _group_costs(
         run_s = model.prompt_cost(prompts[0], signatures[0], shared)
         whole = model.prompt_cost(prompts[0], signatures[0], set())
         if run_s is None or whole is None:
-            return _COLD_RUN_S, 0.0
+            return None
         return run_s, whole - run_s
 
     return costs
@@ -109,7 +106,5 @@ def estimate(
 ) -> Estimate:
     """Place ``runs`` as a sweep would and say when each server would be done."""
     placement = placement_for(runs, servers, eligible=eligible, prompt_for=prompt_for, model=model)
-    calibrated = any(model.knows(u) for u in servers) and all(
-        (g.run_s, g.load_s) != (_COLD_RUN_S, 0.0) for g in placement.groups.values()
-    )
+    calibrated = placement.calibrated and any(model.knows(u) for u in servers)
     return Estimate(placement.makespans(), calibrated)

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -165,6 +173,13 @@ class Pool:
         if self.placement is not None:
             return not self._back and not self.placement
         return self._exhausted and not self._back and not self._ahead
+
+    def planned(self, running: Mapping[str, int]) -> dict[str, float]:
+        """Seconds each server still needs by the placement; empty when the sweep was
+        not placed or its costs are not known yet."""
+        if self.placement is None or not self.placement.calibrated:
+            return {}
+        return self.placement.makespans(running)
 
     async def replan(self) -> None:
         """Share the runs not yet taken again (costs or speeds changed)."""

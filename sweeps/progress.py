@@ -58,6 +58,10 @@ class SweepProgress:
     last_failure: str | None = None
     stopping: bool = False
     finished: bool = False
+    planned: Mapping[str, float] = field(default_factory=dict)
+    """Seconds each server still needs, as the cost model and placement saw it at
+    ``planned_at`` (monotonic); empty when the sweep was not placed."""
+    planned_at: float = 0.0
 
     @property
     def completed(self) -> int:
@@ -75,9 +79,18 @@ class SweepProgress:
 
     @property
     def eta(self) -> float | None:
-        """Seconds until every run has completed at the current rate."""
+        """Seconds until every run has completed: the planned estimate when there is
+        one (it knows what each server has left and how fast it is), else the
+        remaining runs at the current rate."""
+        if self.planned:
+            return max(0.0, max(self.planned.values()) - (self.now - self.planned_at))
         rate = self.rate
         return self.remaining / rate if rate else None
+
+    def server_eta(self, url: str) -> float | None:
+        """Seconds until ``url`` has run its planned share; None when not placed."""
+        planned = self.planned.get(url)
+        return None if planned is None else max(0.0, planned - (self.now - self.planned_at))
 
     def server_rate(self, url: str) -> float | None:
         """Runs one server completed per second."""

@@ -26,7 +26,7 @@ from .connection import ServerConnection
 from .costs import CostModel
 from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
-from .planning import PLAN_LIMIT, Estimate, estimate
+from .planning import Estimate, estimate
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
 from .redaction import header_secrets, redact
@@ -284,23 +284,27 @@ async def run_planned(
     return SweepResult(out, progress, plots, warnings)
 
 
+ESTIMATE_SAMPLE = 5000
+"""Runs placed to estimate a sweep's time: enough to see its groups, quick to plan."""
+
+
 def plan_estimate(plan: Plan, costs: CostModel | None = None) -> Estimate:
     """How long ``plan`` should take on its reachable servers, from ``costs`` (the
-    model kept in the data directory by default). Grids too big to place whole
-    are estimated from a placement of their first :data:`PLAN_LIMIT` runs, scaled."""
+    model kept in the data directory by default). Grids bigger than
+    :data:`ESTIMATE_SAMPLE` runs are estimated from their first ones, scaled up."""
     if costs is None:
         costs = CostModel.load()
     usable = [s.url for s in plan.servers if s.url not in plan.unreachable]
     eligible = plan.preflight.eligible if plan.preflight is not None else (lambda r, u: True)
     runs = map(_with_workflow_values(plan.grid), plan.grid)
     result = estimate(
-        (r for r, _ in zip(runs, range(PLAN_LIMIT), strict=False)),
+        (r for r, _ in zip(runs, range(ESTIMATE_SAMPLE), strict=False)),
         usable,
         eligible=eligible,
         prompt_for=plan.grid.prompt_for,
         model=costs,
     )
-    scale = len(plan.grid) / PLAN_LIMIT
+    scale = len(plan.grid) / ESTIMATE_SAMPLE
     if scale <= 1:
         return result
     return replace(result, per_server={u: s * scale for u, s in result.per_server.items()})

@@ -214,6 +214,7 @@ class Sweep:
             pool = Pool((), list(by_url), placement=placement, available=self._available)
         else:
             pool = Pool(runs, list(by_url), self.affinity)
+        self._publish_plan(pool)
         pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
         unwatch = [c.watch_down(self._down_watcher(c.url)) for c in self.connections]
         try:
@@ -240,6 +241,13 @@ class Sweep:
             self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
+
+    def _publish_plan(self, pool: Pool) -> None:
+        """Publish what each server still needs by the plan: the ETA the progress shows."""
+        running = {url: server.running for url, server in self._progress.servers.items()}
+        planned = pool.planned(running)
+        if planned:
+            self._publish(planned=planned, planned_at=time.monotonic())
 
     @staticmethod
     def _save_costs(costs: CostModel) -> None:
@@ -392,6 +400,7 @@ class Sweep:
                 if self._learn(record, run):
                     await pool.replan()
             await pool.settle()
+            self._publish_plan(pool)
 
     async def _cool_off(self, conn: ServerConnection, pool: Pool, seconds: float) -> None:
         """Rest a failing server for ``seconds``, or less: until it is back (a server

@@ -46,6 +46,23 @@ async def test_plan_then_sweep_then_report(tmp_path: Path, sim: Simulator) -> No
     assert [v["value"] for v in summary["by_address"]["Noise.seed"]] == [1, 2, 3]
 
 
+async def test_plan_prints_an_eta_once_the_fleet_has_run_the_workflow(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: {range: [0, 6]}\n")
+    code, out, _ = await comfyfleet("plan", str(spec), "--server", sim.url)
+    assert code == 0 and "ETA: unknown until these servers have run" in out
+    code, _, _ = await comfyfleet("sweep", str(spec), "--server", sim.url)
+    assert code == 0
+    bigger = _spec(tmp_path, "  Noise.seed: {range: [100, 160]}\n")
+    code, out, _ = await comfyfleet("plan", str(bigger), "--server", sim.url)
+    assert code == 0
+    lines = out.splitlines()
+    total = next(i for i, line in enumerate(lines) if line.startswith("ETA "))
+    assert "from the costs of earlier sweeps" in lines[total]
+    assert lines[total + 1].split(":")[0].strip() == sim.url.split("://")[1].split(":")[0]
+
+
 async def test_failed_runs_exit_1(tmp_path: Path, sim: Simulator) -> None:
     sim.faults.fail_class("ImageBlur")
     code, out, _ = await comfyfleet(

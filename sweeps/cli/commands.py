@@ -104,11 +104,14 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
     """Show what SPEC would run, and check it against the servers. Queues nothing."""
     from rich.console import Console
 
-    from ..runner import check_output, plan_sweep
-    from .console import print_plan
+    from ..runner import check_output, plan_estimate, plan_sweep
+    from .console import print_estimate, print_plan
 
     result = _run(lambda: plan_sweep(spec, servers=servers, check_servers=not offline))
-    print_plan(Console(), result, preview=preview)
+    console = Console()
+    print_plan(console, result, preview=preview)
+    if result.ok:
+        print_estimate(console, plan_estimate(result), result)
     with bad_input():
         check_output(result.spec)
     if result.preflight is not None and result.preflight.errors():

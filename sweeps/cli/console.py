@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..planning import Estimate
 from ..progress import ServerProgress, SweepProgress
 from ..runner import Plan, SweepResult
 from ..summary import Summary
@@ -103,6 +104,21 @@ def print_plan(console: Console, plan: Plan, *, preview: int = 10) -> None:
         console.print(f"[red]error:[/] {error}", highlight=False)
     if not errors:
         console.print("[green]valid:[/] every run can be served", highlight=False)
+
+
+def print_estimate(console: Console, estimate: Estimate, plan: Plan) -> None:
+    """``ETA 12:30`` in total and per server, from the cost model; or why there is none."""
+    if not estimate.calibrated:
+        console.print(
+            "ETA: unknown until these servers have run this kind of workflow; the first "
+            "runs of the sweep calibrate it (costs are kept for the next sweep)",
+            highlight=False,
+        )
+        return
+    console.print(f"ETA {_clock(estimate.total)} (from the costs of earlier sweeps)")
+    names = {s.url: s.name or s.url for s in plan.servers}
+    for url, seconds in estimate.per_server.items():
+        console.print(f"  {names.get(url, url)}: {_clock(seconds)}", highlight=False)
 
 
 def _print_plots(console: Console, plan: Plan) -> None:

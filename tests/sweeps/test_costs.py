@@ -106,3 +106,12 @@ def test_a_corrupt_file_is_set_aside_and_the_model_starts_empty(tmp_path: Path) 
         assert not path.exists()
         assert (tmp_path / f"{COSTS_NAME}.corrupt").read_text() == damage
     assert CostModel.load(tmp_path / "missing.json").run.count == 0
+
+
+def test_node_times_are_scaled_to_the_servers_own_run_time() -> None:
+    model = CostModel()
+    timings = [{"node_id": "1", "seconds": 3.0}, {"node_id": "3", "seconds": 1.0}]
+    model.observe("http://a", _prompt(), timings, [], 2.0)  # events arrived late: 4 s seen
+    sigs = node_signatures(_prompt())
+    assert model.node_cost("FancyModelLoader", sigs["1"]) == 1.5
+    assert model.node_cost("Sample", sigs["3"]) == 0.5

@@ -30,6 +30,23 @@ def test_sweep_progress_rate_and_eta() -> None:
     assert SweepProgress("s", total=3).rate is None and SweepProgress("s", total=3).eta is None
 
 
+def test_a_placed_sweep_counts_down_from_its_plan() -> None:
+    p = SweepProgress(
+        "s",
+        total=100,
+        done=50,
+        started=0.0,
+        now=10.0,
+        planned={"a": 30.0, "b": 12.0},
+        planned_at=4.0,
+    )
+    assert p.eta == 24.0  # the last server's share, less the 6 s since it was planned
+    assert p.server_eta("b") == 6.0
+    assert p.server_eta("c") is None
+    assert replace(p, now=100.0).eta == 0.0
+    assert replace(p, planned={}).eta == 50 / (50 / 10)  # not placed: the rate
+
+
 def _console(*, terminal: bool) -> tuple[Console, io.StringIO]:
     out = io.StringIO()
     return Console(file=out, force_terminal=terminal, width=160, color_system=None), out

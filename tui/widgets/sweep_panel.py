@@ -59,6 +59,9 @@ def _per_server(p: SweepProgress, limit: int) -> Group:
         counts = p.servers[url]
         per_second = p.server_rate(url)
         note = f"retried {counts.retried}: {counts.last_error}" if counts.retried else ""
+        left = p.server_eta(url)
+        if not note and left is not None and not p.finished:
+            note = f"ETA {duration(left)}"  # its planned share, from the cost model
         table.add_row(
             counts.name or url.split("://", 1)[-1],
             f"{counts.done} done",
