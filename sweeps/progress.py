@@ -1,7 +1,8 @@
 """What a running sweep looks like from outside: counts, rates, ETA, per server.
 
 The scheduler publishes these snapshots; the headless progress bar and the
-dashboard's sweep panel only read them.
+dashboard's sweep panel only read them. Scripts that want each run's steps
+(``sweep --json-stream``) get :class:`RunEvent` values as well.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["ServerProgress", "SweepProgress"]
+__all__ = ["RunEvent", "ServerProgress", "SweepProgress"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +101,22 @@ class SweepProgress:
         if server is None or elapsed <= 0 or not server.done:
             return None
         return server.done / elapsed
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One run's step, as it happens: queued on a server, started there, or ended.
+
+    ``status`` is the report's (``success``, ``failed``, ``interrupted``,
+    ``rejected``) on ``finished`` events, None before.
+    """
+
+    kind: Literal["submitted", "started", "finished"]
+    run_index: int
+    run_id: str
+    server: str
+    prompt_id: str | None = None
+    status: str | None = None
+    seconds: float | None = None
+    """Execution seconds, on ``finished`` events of runs that executed."""
+    error: str | None = None

@@ -41,9 +41,10 @@ from .errors import (
     TransportError,
     first_error,
 )
+from .events import Event, ExecutionStart
 from .planning import PLAN_LIMIT, placement_for
 from .pool import Pool
-from .progress import ServerProgress, SweepProgress
+from .progress import RunEvent, ServerProgress, SweepProgress
 from .report import ReportWriter, RunRecord, Status, Submission
 from .tracking import PromptOutcome, PromptTracker
 
@@ -109,7 +110,9 @@ class Sweep:
     say); by default every server may take every run. Runs with equal
     ``affinity(run)`` keys (the same checkpoint, say) go preferably to the server
     that ran that key last, which keeps its model loaded.
-    ``on_progress`` is called with a fresh :class:`SweepProgress` after every change.
+    ``on_progress`` is called with a fresh :class:`SweepProgress` after every change,
+    and ``on_run`` (settable until :meth:`run`) with a :class:`RunEvent` as each run is
+    queued, starts and ends.
     With ``costs``, runs are placed by what they load (``affinity`` is then only
     used for sweeps too big to place whole) and every finished run is learned
     from; the model is saved when the sweep ends.
@@ -150,6 +153,10 @@ class Sweep:
         self.depth = depth
         self.max_attempts = max_attempts
         self.on_progress = on_progress
+        self.on_run: Callable[[RunEvent], None] | None = None
+        self._sent: dict[str, RunLike] = {}
+        """Prompt ids sent and not yet ended, for ``on_run``: a prompt can start before
+        the server has answered the POST that queued it."""
         self.extra_data = extra_data
         self.costs = costs
         self._learned = 0
@@ -217,6 +224,8 @@ class Sweep:
         self._publish_plan(pool)
         pool.in_flight += len(orphans)  # each comes back through the pool if it must rerun
         unwatch = [c.watch_down(self._down_watcher(c.url)) for c in self.connections]
+        if self.on_run is not None:
+            unwatch += [c.subscribe(self._start_watcher(c.url)) for c in self.connections]
         try:
             async with asyncio.TaskGroup() as group:
                 listeners = [group.create_task(c.listen()) for c in self._own]
@@ -275,6 +284,23 @@ class Sweep:
         )
         self._learned += 1
         return self._learned >= 4 and self._learned & (self._learned - 1) == 0
+
+    def _announce(self, run: RunLike, url: str, prompt_id: str) -> None:
+        """Tell ``on_run`` a prompt is on its way (journaled, about to be sent)."""
+        if self.on_run is not None:
+            self._sent[prompt_id] = run
+            self.on_run(RunEvent("submitted", *_which(run), url, prompt_id))
+
+    def _start_watcher(self, url: str) -> Callable[[Event], None]:
+        """Tell ``on_run`` when one of our prompts starts executing on ``url``."""
+
+        def seen(event: Event) -> None:
+            if isinstance(event, ExecutionStart) and self.on_run is not None:
+                run = self._sent.get(event.prompt_id or "")
+                if run is not None:
+                    self.on_run(RunEvent("started", *_which(run), url, event.prompt_id))
+
+        return seen
 
     def _down_watcher(self, url: str) -> Callable[[float | None], None]:
         """Shows in the progress that a server went down (connections refused, its
@@ -467,15 +493,16 @@ class Sweep:
                 **_identity(run), server=conn.url, prompt_id=prompt_id, submitted_at=submitted_at
             )
         )
+        self._announce(run, conn.url, prompt_id)
         try:
             queued, tracker = await conn.submit(
                 prompt, extra_data=self.extra_data, prompt_id=prompt_id
             )
-        except PromptRejected as exc:
-            return self._failure(run, attempts, conn.url, exc, status="rejected")
-        except RequestRejected as exc:
+        except (PromptRejected, RequestRejected) as exc:
+            self._sent.pop(prompt_id, None)
             return self._failure(run, attempts, conn.url, exc, status="rejected")
         if queued.prompt_id != prompt_id:  # an older server chose its own id
+            self._sent[queued.prompt_id] = self._sent.pop(prompt_id, run)
             await self.report.commit(
                 Submission(
                     **_identity(run),
@@ -587,6 +614,20 @@ class Sweep:
 
     async def _record(self, record: RunRecord, *, pool_url: str) -> None:
         await self.report.commit(record)  # on disk before anyone is told it finished
+        self._sent.pop(record.prompt_id or "", None)
+        if self.on_run is not None:
+            first_line = (record.error_message or "").strip().splitlines()[:1]
+            self.on_run(
+                RunEvent(
+                    "finished",
+                    *_which(record),
+                    record.server or pool_url,
+                    record.prompt_id,
+                    record.status,
+                    record.exec_s,
+                    f"{record.error_type}: {first_line[0]}" if first_line else record.error_type,
+                )
+            )
         log.debug(
             "run %d %s on %s: queued %s s, executed %s s, %d files",
             record.run_index,
@@ -628,3 +669,7 @@ class Sweep:
 
 def _seconds(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f}"
+
+
+def _which(run: RunLike | RunRecord) -> tuple[int, str]:
+    return run.run_index, run.run_id

@@ -260,3 +260,39 @@ async def test_verbose_and_a_log_file(tmp_path: Path, sim: Simulator) -> None:
 
     code, _, err = await comfyfleet("--log-file", str(tmp_path / "no" / "x.log"), "status")
     assert code == 2 and "cannot write the log file" in err
+
+
+async def test_plan_json(tmp_path: Path, sim: Simulator) -> None:
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2, 3]\n  Blur.blur_radius: [1, 2]\n")
+    code, out, err = await comfyfleet("plan", str(spec), "-s", sim.url, "--json", "--preview", "2")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert (plan["name"], plan["runs"], plan["valid"]) == ("cli", 6, True)
+    assert plan["swept"] == {"Noise.seed": [1, 2, 3], "Blur.blur_radius": [1, 2]}
+    assert [r["run_index"] for r in plan["preview"]] == [0, 1]
+    [server] = plan["servers"]
+    assert server["url"] == sim.url and server["reachable"] and server["error"] is None
+    assert plan["eta"] == {"calibrated": False, "total_s": None, "per_server_s": {}}
+
+    bad = _spec(tmp_path, "  Blur.blur_radius: [1, 99]\n")
+    code, out, _ = await comfyfleet("plan", str(bad), "-s", sim.url, "--json")
+    plan = json.loads(out)
+    assert code == 2 and not plan["valid"] and "Blur.blur_radius = 99" in plan["errors"][0]
+
+
+async def test_sweep_json_stream(tmp_path: Path, sim: Simulator) -> None:
+    sim.faults.fail_class("ImageBlur")
+    spec = _spec(tmp_path, "  Noise.seed: [1, 2]\n")
+    code, out, err = await comfyfleet("sweep", str(spec), "-s", sim.url, "--json-stream")
+    assert code == 1, err  # both runs failed
+    events = [json.loads(line) for line in out.splitlines()]  # nothing else on stdout
+    kinds = [e["event"] for e in events]
+    for index in (0, 1):
+        steps = [e["event"] for e in events if e.get("run_index") == index]
+        assert steps == ["submitted", "started", "failed"], steps
+    failed = next(e for e in events if e["event"] == "failed")
+    assert failed["status"] == "failed" and "ImageBlur" in failed["error"]
+    assert failed["server"] == sim.url and failed["prompt_id"]
+    assert "progress" in kinds and kinds[-1] == "summary"
+    assert events[-1]["failed"] == 2 and events[-1]["done"] == 0
+    assert events[-1]["report"].endswith("report.parquet")

@@ -8,6 +8,7 @@ so ``--help``, ``plan`` and headless ``sweep`` start fast.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -100,7 +101,8 @@ def watch(servers: Sequence[str], interval: float) -> None:
     type=click.IntRange(min=0),
     help="How many runs to list.",
 )
-def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON, for scripts.")
+def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int, as_json: bool) -> None:
     """Show what SPEC would run, and check it against the servers. Queues nothing."""
     from rich.console import Console
 
@@ -108,10 +110,16 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
     from .console import print_estimate, print_plan
 
     result = _run(lambda: plan_sweep(spec, servers=servers, check_servers=not offline))
-    console = Console()
-    print_plan(console, result, preview=preview)
-    if result.ok:
-        print_estimate(console, plan_estimate(result), result)
+    estimate = plan_estimate(result) if result.ok else None
+    if as_json:
+        from .machine import plan_json
+
+        click.echo(json.dumps(plan_json(result, estimate, preview=preview), indent=2, default=str))
+    else:
+        console = Console()
+        print_plan(console, result, preview=preview)
+        if estimate is not None:
+            print_estimate(console, estimate, result)
     with bad_input():
         check_output(result.spec)
     if result.preflight is not None and result.preflight.errors():
@@ -143,6 +151,12 @@ def plan(spec: Path, servers: Sequence[str], offline: bool, preview: int) -> Non
     help="On Ctrl-C, interrupt running prompts at once instead of letting them finish.",
 )
 @click.option("--tui", is_flag=True, help="Show the sweep in the dashboard.")
+@click.option(
+    "--json-stream",
+    is_flag=True,
+    help="Instead of a progress bar, one JSON event per line on stdout (submitted, "
+    "started, finished, failed, progress, summary).",
+)
 def sweep(
     spec: Path,
     servers: Sequence[str],
@@ -150,6 +164,7 @@ def sweep(
     depth: int,
     interrupt_running: bool,
     tui: bool,
+    json_stream: bool,
 ) -> None:
     """Run every point of SPEC across the servers; write OUT/report.parquet and
     the X/Y plots the spec's plot: asks for.
@@ -167,7 +182,12 @@ def sweep(
         with bad_input():
             closed = run_sweep_dashboard(spec, servers=list(servers), out_dir=out)
         raise SystemExit(print_dashboard_exit(closed))
-    raise SystemExit(_run(lambda: _headless_sweep(spec, servers, out, depth, interrupt_running)))
+    if tui and json_stream:
+        fail("error: --tui and --json-stream: choose one")
+        raise SystemExit(BAD_INPUT)
+    raise SystemExit(
+        _run(lambda: _headless_sweep(spec, servers, out, depth, interrupt_running, json_stream))
+    )
 
 
 async def _headless_sweep(
@@ -176,6 +196,7 @@ async def _headless_sweep(
     out: Path | None,
     depth: int,
     interrupt_running: bool,
+    json_stream: bool,
 ) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -183,6 +204,7 @@ async def _headless_sweep(
     from ..runner import check_plan, plan_sweep, run_planned
     from ..scheduler import Sweep
     from .console import print_outcome, sweep_progress
+    from .machine import EventStream
 
     console = Console(stderr=True)
     running: list[Sweep] = []
@@ -225,17 +247,31 @@ async def _headless_sweep(
             )
         for warning in plan.warnings():
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-        with sweep_progress(console, plan.spec.name) as bar:
+        if json_stream:
+            stream = EventStream()
+
+            def started(sweep: Sweep) -> None:
+                sweep.on_run = stream.run
+                running.append(sweep)
+
             result = await run_planned(
-                plan,
-                out_dir=out,
-                depth=depth,
-                on_progress=bar.update,
-                on_start=running.append,
+                plan, out_dir=out, depth=depth, on_progress=stream.progress, on_start=started
             )
+        else:
+            with sweep_progress(console, plan.spec.name) as bar:
+                result = await run_planned(
+                    plan,
+                    out_dir=out,
+                    depth=depth,
+                    on_progress=bar.update,
+                    on_start=running.append,
+                )
     finally:
         loop.remove_signal_handler(signal.SIGINT)
-    print_outcome(Console(), console, result)
+    if json_stream:
+        stream.summary(result)
+    else:
+        print_outcome(Console(), console, result)
     progress = result.progress
     return 0 if progress.failed == 0 and progress.remaining == 0 else 1
 
