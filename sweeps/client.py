@@ -207,19 +207,28 @@ class ComfyClient:
         data: Mapping[str, str] | None,
     ) -> httpx.Response:
         url = self.server.http_url(path, params)
+        deadline = self.server.timeouts.request
         try:
-            response = await self._http.request(
-                method,
-                url,
-                json=json_body,
-                files=files,
-                data=data,
-                # Per request too: an injected httpx client does not carry them.
-                headers=self.server.headers,
-                # Proxies redirect (http to https, a missing trailing slash, a login
-                # page); httpx does not follow unless asked.
-                follow_redirects=True,
-            )
+            # httpx's timeouts bound each read; a trickled answer needs a whole deadline.
+            async with asyncio.timeout(deadline):
+                response = await self._http.request(
+                    method,
+                    url,
+                    json=json_body,
+                    files=files,
+                    data=data,
+                    # Per request too: an injected httpx client does not carry them.
+                    headers=self.server.headers,
+                    # Proxies redirect (http to https, a missing trailing slash, a login
+                    # page); httpx does not follow unless asked.
+                    follow_redirects=True,
+                )
+        except TimeoutError as exc:
+            raise ServerTimeout(
+                f"{method} {path} on {self.url} got no whole answer within {deadline}s "
+                "(timeouts.request)",
+                server=self.url,
+            ) from exc
         except httpx.HTTPError as exc:
             raise self._transport_error(f"{method} {path}", exc) from exc
         self._check_redirect(method, path, response)

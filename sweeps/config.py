@@ -25,7 +25,8 @@ __all__ = ["Limits", "ServerConfig", "Timeouts", "expand_env"]
 class Timeouts:
     """Deadlines in seconds, one per phase.
 
-    ``read`` bounds one HTTP answer, and each read of a download; ``download``
+    ``read`` bounds each read of an HTTP answer; ``request`` one whole answer (a
+    server trickling bytes would otherwise never end); ``download``
     bounds one whole file from /view, which can be large (a server trickling
     bytes would otherwise never end); ``ws_idle`` is how long the websocket may
     stay silent before we ping it. None disables a deadline.
@@ -39,6 +40,7 @@ class Timeouts:
 
     connect: float | None = 5.0
     read: float | None = 30.0
+    request: float | None = 120.0
     download: float | None = 300.0
     ws_idle: float | None = 20.0
     probe: float = 5.0

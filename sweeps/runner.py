@@ -115,7 +115,12 @@ def sweep_servers(spec: SweepSpec, cli: Sequence[str | ServerConfig] = ()) -> li
     if cli and all(isinstance(s, ServerConfig) for s in cli):
         return [s for s in cli if isinstance(s, ServerConfig)]
     if cli:
-        return discover_servers([s.url if isinstance(s, ServerConfig) else s for s in cli])
+        # A ServerConfig given among URLs keeps its headers, timeouts and limits.
+        unique: dict[str, ServerConfig] = {}
+        for given in cli:
+            for config in discover_servers([given]) if isinstance(given, str) else [given]:
+                unique.setdefault(config.url, config)
+        return list(unique.values())
     if spec.servers:
         return list(spec.servers)
     return discover_servers()

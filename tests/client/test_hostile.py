@@ -135,7 +135,8 @@ async def test_a_server_whose_http_hangs_while_its_socket_stays_open_is_given_up
 
 async def test_a_busy_server_that_answers_http_is_not_given_up(sim: Simulator) -> None:
     """Silence on the socket alone (a long node without progress) is not a hang."""
-    async with stalled_prompt(sim, Timeouts(probe=0.5, silence=0.3)) as (connection, tracker):
+    # A probe may take its time (a loaded machine): only its answer matters here.
+    async with stalled_prompt(sim, Timeouts(probe=10.0, silence=0.3)) as (connection, tracker):
         answers: asyncio.Queue[object] = asyncio.Queue()
         ask = connection.client.get_history_entry
 
@@ -217,3 +218,22 @@ def test_odd_but_valid_outputs_are_a_success_with_their_files() -> None:
     outcome = PromptTracker("p", server="s").outcome(_entry(outputs))
     assert (outcome.status, outcome.error_type) == ("success", None)
     assert [f.filename for f in outcome.outputs] == ["a.png"]
+
+
+async def _trickle_json(request: web.Request) -> web.StreamResponse:
+    """An answer that starts at once and never ends: httpx's read timeout never fires."""
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"system": {')
+    while True:
+        await response.write(b" ")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_trickling_answer_to_any_request_is_cut_at_the_request_deadline() -> None:
+    async with serving({"/{tail:.*}": _trickle_json}) as url:
+        server = ServerConfig(url, timeouts=Timeouts(read=5.0, request=0.5))
+        async with ComfyClient(server) as client:
+            for ask in (client.system_stats, client.object_info, client.get_queue):
+                with pytest.raises(ServerTimeout, match=r"within 0\.5s \(timeouts\.request\)"):
+                    await asyncio.wait_for(ask(), 20)

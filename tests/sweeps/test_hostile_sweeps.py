@@ -53,7 +53,7 @@ async def test_a_server_frozen_mid_sweep_has_its_runs_moved_in_seconds(tmp_path:
         result = await asyncio.wait_for(
             run_sweep(
                 spec,
-                servers=[ServerConfig(s.url, timeouts=timeouts) for s in sims],
+                servers=[ServerConfig(frozen.url, timeouts=timeouts), healthy.url],
                 on_progress=freeze_once_busy,
             ),
             60,
@@ -108,3 +108,14 @@ async def test_one_server_answering_non_json_history_does_not_stop_the_fleet(
     for row in df.filter(pl.col("status") != "success").iter_rows(named=True):
         assert row["server"] == garbled and row["error_type"] == "ProtocolError"
         assert "HTML page" in row["error_message"]
+
+
+def test_a_server_config_given_among_urls_keeps_its_timeouts_and_limits(tmp_path: Path) -> None:
+    from sweeps.runner import sweep_servers
+    from sweeps.spec import load_spec
+
+    spec = load_spec(_spec(tmp_path, "grid:\n  Noise.seed: [1]\n"))
+    tuned = ServerConfig("http://a:1", timeouts=Timeouts(silence=1.0), limits=Limits(10))
+    servers = sweep_servers(spec, [tuned, "http://b:2, http://a:1"])
+    assert [s.url for s in servers] == ["http://a:1", "http://b:2"]
+    assert servers[0] is tuned
