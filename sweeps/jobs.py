@@ -24,6 +24,10 @@ def _ms(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
+def _count(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _mapping(value: object) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
@@ -64,6 +68,8 @@ class Job:
     started_ms: int | None = None
     finished_ms: int | None = None
     outputs_count: int = 0
+    previewable_outputs_count: int | None = None
+    """Outputs the UI can show (0.26+; None from older servers)."""
     preview: OutputFile | None = None
     """The first previewable output (a saved one when there is one)."""
     workflow_id: str | None = None
@@ -90,6 +96,7 @@ class Job:
             started_ms=_ms(raw.get("execution_start_time")),
             finished_ms=_ms(raw.get("execution_end_time")),
             outputs_count=int(raw.get("outputs_count") or 0),
+            previewable_outputs_count=_count(raw.get("previewable_outputs_count")),
             preview=_preview_file(raw.get("preview_output")),
             workflow_id=str(workflow_id) if workflow_id is not None else None,
             execution_error=error if isinstance(error, Mapping) else None,

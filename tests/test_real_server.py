@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,17 @@ async def test_sweep(tmp_path: Path) -> None:
     result = await run_sweep(spec, servers=[URL], out_dir=tmp_path / "out")
     assert result.progress.failed == 0
     assert load_report(tmp_path / "out").height == result.progress.done
+
+
+async def test_a_missing_node_class_is_named_in_this_versions_words() -> None:
+    async with ComfyClient(URL) as client:
+        with pytest.raises(PromptRejected) as caught:
+            await client.queue_prompt({"1": {"class_type": "NoSuchComfyfleetNode", "inputs": {}}})
+    assert caught.value.missing_class == "NoSuchComfyfleetNode"
+    assert "node class NoSuchComfyfleetNode is not installed on" in str(caught.value)
+
+
+async def test_cancel_of_an_unknown_prompt_is_a_no_op_on_any_version() -> None:
+    async with ComfyClient(URL) as client:
+        # False through /api/jobs/cancel (0.26+); None through /queue + /interrupt before.
+        assert await client.cancel([str(uuid.uuid4())]) in (False, None)

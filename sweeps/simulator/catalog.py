@@ -62,6 +62,7 @@ class Catalog:
 
     def __init__(self, raw: dict[str, Any], schemas: dict[str, NodeSchema] | None = None) -> None:
         self._raw = raw
+        self._body: tuple[dict[str, Any], bytes] | None = None
         self.schemas: dict[str, NodeSchema] = (
             dict(schemas) if schemas is not None else parse_object_info(raw)
         )
@@ -80,6 +81,12 @@ class Catalog:
     @property
     def raw(self) -> dict[str, Any]:
         return self._raw
+
+    def json_body(self) -> bytes:
+        """``GET /object_info``'s body, serialised once per change (1.6 MB for 0.33.0)."""
+        if self._body is None or self._body[0] is not self._raw:
+            self._body = (self._raw, json.dumps(self._raw).encode())
+        return self._body[1]
 
     def combo_options(self, class_type: str, input_name: str) -> list[Any]:
         schema = self.schemas.get(class_type)

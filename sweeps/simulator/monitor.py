@@ -55,7 +55,18 @@ class Monitor:
                     "vram_total": cfg.vram_total,
                     "vram_used": vram_used,
                     "vram_used_percent": round(100 * vram_used / cfg.vram_total, 1),
-                }
+                },
+                # Crystools reads every GPU; ComfyUI uses the first, the others idle.
+                *(
+                    {
+                        "gpu_utilization": 0.0,
+                        "gpu_temperature": 35.0,
+                        "vram_total": cfg.vram_total,
+                        "vram_used": cfg.vram_baseline,
+                        "vram_used_percent": round(100 * cfg.vram_baseline / cfg.vram_total, 1),
+                    }
+                    for _ in range(1, cfg.gpus)
+                ),
             ],
         }
 

@@ -351,7 +351,9 @@ class _Routes:
     # ----- information
 
     async def object_info(self, request: web.Request) -> web.Response:
-        return web.json_response(self.sim.catalog.raw)
+        return web.Response(
+            body=self.sim.catalog.json_body(), content_type="application/json", charset="utf-8"
+        )
 
     async def object_info_class(self, request: web.Request) -> web.Response:
         name = request.match_info["node_class"]

@@ -16,6 +16,7 @@ from sweeps.models import OutputFile
 from sweeps.simulator import SimConfig, Simulator
 from tests.simulator.prompts import sleep_prompt, txt2img
 from tests.simulator.wire import open_socket
+from tests.traces import traces_dir
 
 WORKFLOW = {"extra_pnginfo": {"workflow": {"id": "wf-1", "nodes": []}}}
 
@@ -51,7 +52,7 @@ async def test_completed_job(sim: Simulator, client: ComfyClient) -> None:
     assert job.created_ms == history.extra_data["create_time"]
     assert (job.started_ms, job.finished_ms) == (history.started_ms, history.finished_ms)
     assert job.duration_ms is not None and job.duration_ms >= 0
-    assert job.outputs_count == 1
+    assert job.outputs_count == 1 and job.previewable_outputs_count == 1  # 0.26+ counts these
     assert job.workflow_id == "wf-1"
     assert job.execution_error is None
     assert job.preview == OutputFile(
@@ -194,3 +195,13 @@ async def test_malformed_answers_are_protocol_errors(body: object) -> None:
     async with http:
         with pytest.raises(ProtocolError):
             await client.jobs()
+
+
+def test_the_recorded_0_33_job_list_parses_with_its_cancelled_jobs() -> None:
+    body = json.loads((traces_dir("0.33.0") / "api_jobs_sample.json").read_text())
+    page = JobPage.from_json(body)
+    assert [job.status for job in page.jobs] == ["completed"] * 3 + ["cancelled"] * 2
+    assert [job.previewable_outputs_count for job in page.jobs] == [1, 1, 1, 0, 0]
+    assert all(job.finished for job in page.jobs)
+    assert (page.total, page.has_more) == (27, True)
+    assert page.jobs[0].preview is not None and page.jobs[0].preview.node_id == "9"

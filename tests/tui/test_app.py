@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from textual.widgets import Input, Label
 from sweeps.config import ServerConfig
 from sweeps.events import ExecutionStart
 from sweeps.runner import plan_sweep
-from sweeps.simulator import NEWEST, Simulator
+from sweeps.simulator import NEWEST, SimConfig, Simulator
 from tests.workflows import sd15 as workflow
 from tui.app import FleetApp, SweepJob
 from tui.commands import FleetCommands
@@ -53,6 +54,26 @@ async def test_card_shows_the_server_once_connected(sim: Simulator):
         )
         assert "RTX 3060" in card_text(app, sim.url)
         await until(pilot, lambda: "GPU" in card_text(app, sim.url))  # Crystools readings
+
+
+async def test_a_fleet_of_two_comfyui_versions_shows_every_gpu_at_80_columns():
+    """A two-GPU 0.33 box lists both devices and both Crystools readings; 0.8 lists one."""
+    new_config = SimConfig(speed=0.0, gpus=2, crystools=True, crystools_interval=0.1)
+    old_config = SimConfig(speed=0.0, comfy_version="0.8.0", gpus=2)
+    async with Simulator(new_config) as new, Simulator(old_config) as old:
+        app = make_app(new.url, old.url)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: re.search(r"GPU \d+/\d+% \d+/\d+°C", shown(app, new.url)))
+            await until(pilot, lambda: "v0.8.0" in shown(app, old.url))
+            new_card, old_card = shown(app, new.url), shown(app, old.url)
+    assert re.search(r"VRAM/12\.0G 0:\S+ 1:", new_card)  # both devices, on a 36-cell card
+    assert "VRAM ╸━" in old_card and "VRAM/" not in old_card  # 0.8 lists only the primary
+
+
+def shown(app: FleetApp, url: str) -> str:
+    """What a card shows on screen, line by line (cut to its width)."""
+    card = next(c for c in app.screen.query(ServerCard) if c.url == url)
+    return "\n".join(card.render_line(y).text for y in range(card.size.height))
 
 
 async def test_progress_of_a_running_prompt_appears(sim: Simulator):
