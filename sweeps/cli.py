@@ -245,10 +245,11 @@ def report(out: Path, failures: int) -> None:
     from rich.console import Console
 
     from .console import print_summary
+    from .report import report_files
     from .summary import summarize
 
     target = out / "report.parquet" if out.is_dir() else out
-    if not target.is_file():
+    if not report_files(target):  # a running sweep's report may be parts only, so far
         _err(f"error: {target} not found: give a sweep's output directory or its report.parquet")
         raise SystemExit(2)
     print_summary(Console(), summarize(target, max_failures=failures))

@@ -152,7 +152,6 @@ class Sweep:
                 for c in self.connections
             },
         )
-        self._last_parquet = time.monotonic()
 
     def _skip_done(
         self, runs: Iterable[RunLike], done: set[str], adopted: set[str]
@@ -211,7 +210,6 @@ class Sweep:
             for conn in self._own:
                 await conn.client.aclose()
             await self.report.flush()
-            self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
 
@@ -487,9 +485,3 @@ class Sweep:
             latest_outputs=latest,
             last_failure=failure,
         )
-        # The journal already holds the run; the Parquet copy is rebuilt whole, so
-        # rebuild it less often as it grows (every 5 s up to 10k runs, then slower).
-        interval = max(5.0, len(self.report) / 2000)
-        if time.monotonic() - self._last_parquet > interval:
-            self.report.write_parquet()
-            self._last_parquet = time.monotonic()
