@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,11 @@ _PART_EVERY = 5.0
 """Seconds between parts while a sweep runs: a few parts a minute, each cheap to write."""
 _PART_ROWS = 10_000
 """Most records held in memory while an old journal is rebuilt into parts."""
+_QUICK = re.compile(
+    rb'\{(?:"kind": "(submitted)", "run_id": "([^"\\]+)"'
+    rb'|"run_id": "([^"\\]+)", "status": "success")'
+)
+"""A journaled prompt, or a success, told by its first bytes (``to_json`` puts them there)."""
 _JOURNAL_END = "comfyfleet.journal_end"
 """Metadata key: how many bytes of the journal ``report.parquet`` holds."""
 
@@ -117,7 +123,9 @@ class RunRecord:
         for key in ("submitted_at", "started_at", "finished_at"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
-        return json.dumps(data, default=str)
+        # run_id and status first: a resume reads them with a regex, no JSON parse.
+        head = {"run_id": data.pop("run_id"), "status": data.pop("status")}
+        return json.dumps(head | data, default=str)
 
     @classmethod
     def from_json(cls, line: str) -> RunRecord:
@@ -182,7 +190,8 @@ class ReportWriter:
         self.journal_path = out_dir / JOURNAL_NAME
         self.report_path = out_dir / REPORT_NAME
         self._succeeded: set[str] = set()
-        self._submitted: dict[str, Submission] = {}
+        self._submitted: dict[str, Submission | bytes] = {}
+        """Prompts journaled and not finished (their journal line, until needed)."""
         self._undownloaded: dict[str, Submission] = {}
         self._unparted: list[RunRecord] = []
         """Records in the journal and in no Parquet file yet."""
@@ -210,6 +219,12 @@ class ReportWriter:
         with self.journal_path.open("rb") as journal:
             for raw in journal:
                 offset += len(raw)
+                if offset <= covered and raw.endswith(b"}\n") and (quick := _QUICK.match(raw)):
+                    if quick.group(1):
+                        self._submitted[quick.group(2).decode()] = raw  # parsed if unfinished
+                    else:
+                        self._remember_success(quick.group(3).decode())
+                    continue
                 try:
                     data = json.loads(raw)
                     kind = data.get("kind")
@@ -237,7 +252,14 @@ class ReportWriter:
         """Prompts an earlier session queued whose results it does not hold: no
         record yet, or files that failed to download (the server may still have them).
         """
-        pending = {**self._submitted, **self._undownloaded}
+        pending: dict[str, Submission] = {}
+        for run_id, submission in self._submitted.items():
+            if isinstance(submission, bytes):
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    pending[run_id] = Submission.from_json(json.loads(submission))
+            else:
+                pending[run_id] = submission
+        pending.update(self._undownloaded)
         return sorted(pending.values(), key=lambda s: s.run_index)
 
     def append(self, record: RunRecord) -> None:
@@ -466,8 +488,8 @@ def _merged(sources: Sequence[pl.LazyFrame]) -> pl.DataFrame:
     frame = (
         pl.concat(sources, how="diagonal_relaxed")
         .unique(subset="run_id", keep="last", maintain_order=True)
-        .sort("run_index")
         .collect()
+        .sort("run_index")  # eager: the lazy plan sorts nested columns fifty times slower
     )
     params = [c for c in frame.columns if c not in _FIXED_SCHEMA]
     frame = frame.select(*params, *_FIXED_SCHEMA)
@@ -511,6 +533,12 @@ def records_frame(records: Sequence[RunRecord], addresses: Sequence[str]) -> pl.
         values = [r.params.get(name) for r in records]
         columns.append(_typed_series(name, values))
     for name, dtype in _FIXED_SCHEMA.items():
+        if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+            # Built from Python dicts, a list-of-struct column costs a polars call per
+            # row; decoded from JSON in one call it is ten times cheaper.
+            text = [json.dumps(_field(r, name)) for r in records]
+            columns.append(pl.Series(name, text, dtype=pl.String).str.json_decode(dtype))
+            continue
         values = [_field(r, name) for r in records]
         columns.append(pl.Series(name, values, dtype=dtype))
     return pl.DataFrame(columns)
