@@ -11,9 +11,12 @@ and servers' ComfyUI versions in its key-value metadata.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +34,26 @@ __all__ = [
     "Submission",
     "journal_owner",
     "load_report",
+    "report_files",
     "report_metadata",
 ]
 
 JOURNAL_NAME = "runs.jsonl"
 REPORT_NAME = "report.parquet"
+PARTS_DIR = ".report-parts"
+"""Runs finished since ``report.parquet`` was last written, a Parquet file per few seconds."""
+
+_PART_EVERY = 5.0
+"""Seconds between parts while a sweep runs: a few parts a minute, each cheap to write."""
+_PART_ROWS = 10_000
+"""Most records held in memory while an old journal is rebuilt into parts."""
+_QUICK = re.compile(
+    rb'\{(?:"kind": "(submitted)", "run_id": "([^"\\]+)"'
+    rb'|"run_id": "([^"\\]+)", "status": "success")'
+)
+"""A journaled prompt, or a success, told by its first bytes (``to_json`` puts them there)."""
+_JOURNAL_END = "comfyfleet.journal_end"
+"""Metadata key: how many bytes of the journal ``report.parquet`` holds."""
 
 Status = Literal["success", "failed", "interrupted", "rejected"]
 
@@ -105,7 +123,9 @@ class RunRecord:
         for key in ("submitted_at", "started_at", "finished_at"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
-        return json.dumps(data, default=str)
+        # run_id and status first: a resume reads them with a regex, no JSON parse.
+        head = {"run_id": data.pop("run_id"), "status": data.pop("status")}
+        return json.dumps(head | data, default=str)
 
     @classmethod
     def from_json(cls, line: str) -> RunRecord:
@@ -156,6 +176,8 @@ class ReportWriter:
 
     Opening an existing directory resumes it: :meth:`succeeded` lists the run
     ids that need not run again. Later records of a run id replace earlier ones.
+    The journal is read once, and only the runs no Parquet file holds yet are kept
+    in memory, so opening and closing cost the same at 100 or 100,000 runs.
     """
 
     def __init__(
@@ -167,72 +189,86 @@ class ReportWriter:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.journal_path = out_dir / JOURNAL_NAME
         self.report_path = out_dir / REPORT_NAME
-        self._records: dict[str, RunRecord] = {}
-        self._submitted: dict[str, Submission] = {}
-        self._queued: list[str] = []
+        self._succeeded: set[str] = set()
+        self._submitted: dict[str, Submission | bytes] = {}
+        """Prompts journaled and not finished (their journal line, until needed)."""
+        self._undownloaded: dict[str, Submission] = {}
+        self._unparted: list[RunRecord] = []
+        """Records in the journal and in no Parquet file yet."""
+        self._queued: list[RunRecord | Submission] = []
         self._batch: asyncio.Future[None] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._broken: ReportUnwritable | None = None
-        owner = None
-        if self.journal_path.exists():
-            for entry in _read_journal(self.journal_path):
-                if isinstance(entry, str):
-                    owner = entry
-                elif isinstance(entry, Submission):
-                    self._submitted[entry.run_id] = entry
-                else:
-                    self._records[entry.run_id] = entry
-                    self._submitted.pop(entry.run_id, None)
+        self._last_part = time.monotonic()
+        covered = _covered_offset(out_dir)
+        owner = self._read_journal(covered) if self.journal_path.exists() else None
         if sweep is not None and owner is not None and owner != sweep:
             raise SpecError(_foreign_sweep(out_dir, owner, sweep))
-        self._journal = self.journal_path.open("a", encoding="utf-8")
-        if self._journal.tell() and not _ends_with_newline(self.journal_path):
-            self._write("")  # a line torn by a crash must not swallow the next one
+        self._journal = self.journal_path.open("ab")
+        self._journal_end = self._journal.tell()
+        if self._journal_end and not _ends_with_newline(self.journal_path):
+            self._write_lines([""])  # a line torn by a crash must not swallow the next one
         if sweep is not None and owner is None:
-            self._write(json.dumps({"kind": "sweep", "name": sweep}))
+            self._write_lines([json.dumps({"kind": "sweep", "name": sweep})])
+
+    def _read_journal(self, covered: int) -> str | None:
+        """Learn what the journal holds; return the owning sweep's name. Records a
+        Parquet file holds (before byte ``covered``) are never built, only looked at."""
+        owner = None
+        offset = 0
+        with self.journal_path.open("rb") as journal:
+            for raw in journal:
+                offset += len(raw)
+                if offset <= covered and raw.endswith(b"}\n") and (quick := _QUICK.match(raw)):
+                    if quick.group(1):
+                        self._submitted[quick.group(2).decode()] = raw  # parsed if unfinished
+                    else:
+                        self._remember_success(quick.group(3).decode())
+                    continue
+                try:
+                    data = json.loads(raw)
+                    kind = data.get("kind")
+                    if kind == "sweep":
+                        owner = str(data["name"])
+                    elif kind == "submitted":
+                        self._remember(Submission.from_json(data))
+                    elif offset <= covered and data["status"] == "success":
+                        self._remember_success(data["run_id"])  # the common case, kept cheap
+                    elif offset <= covered:
+                        self._remember_outcome(RunRecord.from_dict(data))
+                    else:
+                        self._remember(RunRecord.from_dict(data))
+                        if len(self._unparted) >= _PART_ROWS:
+                            self._write_part(offset)  # an old journal: rebuilt in slices
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    # A line cut short by a crash mid-write: every earlier line is whole.
+                    continue
+        return owner
 
     def succeeded(self) -> set[str]:
-        return {rid for rid, r in self._records.items() if r.status == "success"}
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    @property
-    def records(self) -> list[RunRecord]:
-        return sorted(self._records.values(), key=lambda r: r.run_index)
+        return set(self._succeeded)
 
     def unfinished(self) -> list[Submission]:
         """Prompts an earlier session queued whose results it does not hold: no
         record yet, or files that failed to download (the server may still have them).
         """
-        pending = dict(self._submitted)
-        for record in self._records.values():
-            if (
-                record.error_type == "DownloadFailed"
-                and record.server is not None
-                and record.prompt_id is not None
-            ):
-                pending[record.run_id] = Submission(
-                    record.run_id,
-                    record.run_index,
-                    record.workflow,
-                    record.repeat,
-                    record.params,
-                    record.server,
-                    record.prompt_id,
-                    record.submitted_at or datetime.now(UTC),
-                )
+        pending: dict[str, Submission] = {}
+        for run_id, submission in self._submitted.items():
+            if isinstance(submission, bytes):
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    pending[run_id] = Submission.from_json(json.loads(submission))
+            else:
+                pending[run_id] = submission
+        pending.update(self._undownloaded)
         return sorted(pending.values(), key=lambda s: s.run_index)
 
     def append(self, record: RunRecord) -> None:
         """Record a finished run durably before anything else happens."""
-        self._remember(record)
-        self._write(record.to_json())
+        self._write_entries([record])
 
     def note_submitted(self, submission: Submission) -> None:
         """Journal a prompt about to be queued, so a crash cannot orphan it."""
-        self._remember(submission)
-        self._write(submission.to_json())
+        self._write_entries([submission])
 
     async def commit(self, entry: RunRecord | Submission) -> None:
         """Journal a finished run or a prompt about to be queued; return once it is on disk.
@@ -243,8 +279,7 @@ class ReportWriter:
         """
         if self._broken is not None:
             raise self._broken
-        self._remember(entry)
-        self._queued.append(entry.to_json())
+        self._queued.append(entry)
         if self._batch is None:
             self._batch = asyncio.get_running_loop().create_future()
         batch = self._batch
@@ -255,19 +290,24 @@ class ReportWriter:
 
     async def _commit_batches(self) -> None:
         while self._queued:
-            lines, self._queued = self._queued, []
+            entries, self._queued = self._queued, []
             batch, self._batch = self._batch, None
             assert batch is not None
             try:
-                await asyncio.to_thread(self._write_lines, lines)
-            except OSError as exc:
-                self._broken = ReportUnwritable(
-                    f"cannot write {self.journal_path}: {exc.strerror or exc}; the sweep "
-                    "stopped (every run it reported finished is saved); make room and run "
-                    "the same command to resume"
-                )
-                batch.set_exception(self._broken)
+                await asyncio.to_thread(self._write_lines, [e.to_json() for e in entries])
+                for entry in entries:
+                    self._remember(entry)
+                if self._unparted and time.monotonic() - self._last_part >= _PART_EVERY:
+                    await asyncio.to_thread(self._write_part, self._journal_end)
+            except Exception as exc:
+                # Every waiter of this batch, and every later commit, hears of it.
+                self._broken = exc if isinstance(exc, ReportUnwritable) else None
+                batch.set_exception(exc)
                 batch.add_done_callback(lambda f: f.exception())  # retrieved by its waiters
+                if self._batch is not None:
+                    self._batch.set_exception(exc)
+                    self._batch.add_done_callback(lambda f: f.exception())
+                    self._batch = None
                 self._queued.clear()
                 return
             batch.set_result(None)
@@ -280,32 +320,102 @@ class ReportWriter:
     def _remember(self, entry: RunRecord | Submission) -> None:
         if isinstance(entry, Submission):
             self._submitted[entry.run_id] = entry
-        else:
-            self._records[entry.run_id] = entry
-            self._submitted.pop(entry.run_id, None)
+            return
+        self._unparted.append(entry)
+        self._remember_outcome(entry)
 
-    def _write(self, line: str) -> None:
-        self._write_lines([line])
+    def _remember_success(self, run_id: str) -> None:
+        self._submitted.pop(run_id, None)
+        self._undownloaded.pop(run_id, None)
+        self._succeeded.add(run_id)
+
+    def _remember_outcome(self, record: RunRecord) -> None:
+        """Keep of a finished run only what a resume needs: did it succeed, and
+        are its files still to fetch."""
+        if record.status == "success":
+            self._remember_success(record.run_id)
+            return
+        self._submitted.pop(record.run_id, None)
+        self._succeeded.discard(record.run_id)
+        self._undownloaded.pop(record.run_id, None)
+        if (
+            record.error_type == "DownloadFailed"
+            and record.server is not None
+            and record.prompt_id is not None
+        ):
+            self._undownloaded[record.run_id] = Submission(
+                record.run_id,
+                record.run_index,
+                record.workflow,
+                record.repeat,
+                record.params,
+                record.server,
+                record.prompt_id,
+                record.submitted_at or datetime.now(UTC),
+            )
+
+    def _write_entries(self, entries: Sequence[RunRecord | Submission]) -> None:
+        """Journal ``entries`` with one write and one fsync (blocking), then know them."""
+        self._write_lines([entry.to_json() for entry in entries])
+        for entry in entries:
+            self._remember(entry)
 
     def _write_lines(self, lines: Sequence[str]) -> None:
-        self._journal.write("".join(f"{line}\n" for line in lines))
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
+        try:
+            self._journal.write("".join(f"{line}\n" for line in lines).encode())
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+        except OSError as exc:
+            raise ReportUnwritable(
+                f"cannot write {self.journal_path}: {exc.strerror or exc}; the sweep stopped "
+                "(every run it reported finished is saved); make room and run the same "
+                "command to resume"
+            ) from exc
+        self._journal_end = self._journal.tell()
+
+    def _write_part(self, journal_end: int) -> None:
+        """Write the records no Parquet file holds yet as one more part, named for the
+        journal offset it covers up to, so a resume knows which records it holds."""
+        records, self._unparted = self._unparted, []
+        self._last_part = time.monotonic()
+        parts = self.out_dir / PARTS_DIR
+        parts.mkdir(exist_ok=True)
+        target = parts / f"{journal_end:016d}.parquet"
+        frame = records_frame(records, self.addresses)
+        _write_atomically(frame, target, self.metadata)
 
     def write_parquet(self) -> Path:
-        frame = records_frame(self.records, self.addresses)
-        partial = self.report_path.with_name(f".{REPORT_NAME}.part")
-        frame.write_parquet(partial, metadata=self.metadata)
-        os.replace(partial, self.report_path)
+        """Gather the report and its parts into ``report.parquet`` (one file, sorted by
+        run index); the parts are removed. Nothing to gather, nothing written."""
+        parts = _parts(self.out_dir)
+        metadata = self._full_metadata()
+        if self.report_path.exists() and not parts and not self._unparted:
+            # Only prompts journaled since: the report's own offset stays (lower) and true.
+            written = _raw_metadata(self.report_path)
+            if written | {_JOURNAL_END: ""} == metadata | {_JOURNAL_END: ""}:
+                return self.report_path
+        sources = [pl.scan_parquet(p) for p in [*_existing(self.report_path), *parts]]
+        sources.append(records_frame(self._unparted, self.addresses).lazy())
+        frame = _merged(sources)
+        _write_atomically(frame, self.report_path, metadata)
+        self._unparted = []
+        for part in parts:
+            part.unlink()
         return self.report_path
+
+    def _full_metadata(self) -> dict[str, str]:
+        """What the last file written said, updated by what this session knows."""
+        files = [*_existing(self.report_path), *_parts(self.out_dir)]
+        earlier = _raw_metadata(files[-1]) if files else {}
+        return {**earlier, **self.metadata, _JOURNAL_END: str(self._journal_end)}
 
     def close(self) -> None:
         if not self._journal.closed:
             if self._queued:  # commits never awaited (their loop is gone): save them anyway
-                self._write_lines(self._queued)
+                self._write_entries(self._queued)
                 self._queued = []
-            self.write_parquet()
             self._journal.close()
+            self.write_parquet()
 
     async def aclose(self) -> None:
         """:meth:`close`, with the disk work in a thread once commits are done."""
@@ -325,19 +435,83 @@ class ReportWriter:
         await self.aclose()
 
 
+def _write_atomically(frame: pl.DataFrame, target: Path, metadata: dict[str, str]) -> None:
+    """Write ``target`` whole or not at all; a full disk is a :class:`ReportUnwritable`."""
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        frame.write_parquet(partial, metadata=metadata)
+        os.replace(partial, target)
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        # polars reports a failed write (ENOSPC, EDQUOT) as a ComputeError, not an OSError.
+        partial.unlink(missing_ok=True)
+        raise ReportUnwritable(
+            f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}; every finished "
+            f"run is safe in the journal ({JOURNAL_NAME}); make room and run the same "
+            "command to resume"
+        ) from exc
+
+
 def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as journal:
         journal.seek(-1, os.SEEK_END)
         return journal.read(1) == b"\n"
 
 
+def _existing(path: Path) -> list[Path]:
+    return [path] if path.is_file() else []
+
+
+def _parts(out_dir: Path) -> list[Path]:
+    """The report's parts, oldest first (their names are journal offsets, zero-padded)."""
+    folder = out_dir / PARTS_DIR
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def _raw_metadata(path: Path) -> dict[str, str]:
+    return dict(pl.read_parquet_metadata(path))
+
+
+def _covered_offset(out_dir: Path) -> int:
+    """How far into the journal the Parquet files reach (0: not at all)."""
+    parts = _parts(out_dir)
+    covered = int(parts[-1].stem) if parts else 0
+    report = out_dir / REPORT_NAME
+    if report.is_file():
+        with contextlib.suppress(ValueError, pl.exceptions.PolarsError):
+            covered = max(covered, int(_raw_metadata(report).get(_JOURNAL_END, 0)))
+    return covered
+
+
+def _merged(sources: Sequence[pl.LazyFrame]) -> pl.DataFrame:
+    """One table from the report and its parts: the latest record of each run, by
+    run index; swept addresses first, in their natural types."""
+    frame = (
+        pl.concat(sources, how="diagonal_relaxed")
+        .unique(subset="run_id", keep="last", maintain_order=True)
+        .collect()
+        .sort("run_index")  # eager: the lazy plan sorts nested columns fifty times slower
+    )
+    params = [c for c in frame.columns if c not in _FIXED_SCHEMA]
+    frame = frame.select(*params, *_FIXED_SCHEMA)
+    nulls = [c for c, t in frame.schema.items() if t == pl.Null]
+    return frame.with_columns(pl.col(nulls).cast(pl.String)) if nulls else frame
+
+
 def journal_owner(out_dir: Path) -> str | None:
-    """The name of the sweep whose runs ``out_dir`` holds, if it holds any."""
+    """The name of the sweep whose runs ``out_dir`` holds, if it holds any. The name
+    is journaled first; only an old journal without one is read to the end."""
     journal = out_dir / JOURNAL_NAME
     if not journal.is_file():
         return None
-    owners = [e for e in _read_journal(journal) if isinstance(e, str)]
-    return owners[-1] if owners else None
+    with journal.open("rb") as lines:
+        for raw in lines:
+            if b'"kind": "sweep"' not in raw:
+                continue
+            try:
+                return str(json.loads(raw)["name"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return None
 
 
 def _foreign_sweep(out_dir: Path, owner: str, sweep: str) -> str:
@@ -347,26 +521,6 @@ def _foreign_sweep(out_dir: Path, owner: str, sweep: str) -> str:
         f"output {out_dir} holds the runs of sweep {owner!r}, not {sweep!r}; "
         "give this sweep its own output directory (output: or --out), or remove that one"
     )
-
-
-def _read_journal(path: Path) -> Iterable[RunRecord | Submission | str]:
-    """Records, submissions, and the owning sweep's name (a ``str``), in file order."""
-    with path.open(encoding="utf-8") as journal:
-        for line in journal:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                data = json.loads(line)
-                if isinstance(data, dict) and data.get("kind") == "sweep":
-                    yield str(data["name"])
-                elif isinstance(data, dict) and data.get("kind") == "submitted":
-                    yield Submission.from_json(data)
-                else:
-                    yield RunRecord.from_dict(data)
-            except (ValueError, TypeError, KeyError):
-                # A line cut short by a crash mid-write: every earlier line is whole.
-                continue
 
 
 def records_frame(records: Sequence[RunRecord], addresses: Sequence[str]) -> pl.DataFrame:
@@ -379,6 +533,12 @@ def records_frame(records: Sequence[RunRecord], addresses: Sequence[str]) -> pl.
         values = [r.params.get(name) for r in records]
         columns.append(_typed_series(name, values))
     for name, dtype in _FIXED_SCHEMA.items():
+        if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+            # Built from Python dicts, a list-of-struct column costs a polars call per
+            # row; decoded from JSON in one call it is ten times cheaper.
+            text = [json.dumps(_field(r, name)) for r in records]
+            columns.append(pl.Series(name, text, dtype=pl.String).str.json_decode(dtype))
+            continue
         values = [_field(r, name) for r in records]
         columns.append(pl.Series(name, values, dtype=dtype))
     return pl.DataFrame(columns)
@@ -396,6 +556,8 @@ def _field(record: RunRecord, name: str) -> Any:
 def _typed_series(name: str, values: list[Any]) -> pl.Series:
     """A parameter column in its natural type; seeds up to 2**64-1 need UInt64."""
     present = [v for v in values if v is not None]
+    if not present:  # typed by the other parts of the report, when it is read
+        return pl.Series(name, values, dtype=pl.Null)
     if present and all(isinstance(v, bool) for v in present):
         return pl.Series(name, values, dtype=pl.Boolean)
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
@@ -409,27 +571,42 @@ def _typed_series(name: str, values: list[Any]) -> pl.Series:
     return pl.Series(name, [None if v is None else json.dumps(v) for v in values], dtype=pl.String)
 
 
+def report_files(path: str | Path) -> list[Path]:
+    """The Parquet files that make up the report in ``path`` (an output directory or
+    its ``report.parquet``): the report, then the parts written since, oldest first.
+    Empty when there is no report there."""
+    target = Path(path)
+    if target.is_dir():
+        return [*_existing(target / REPORT_NAME), *_parts(target)]
+    if target.name == REPORT_NAME:  # a sweep still running has parts beside it
+        return [*_existing(target), *_parts(target.parent)]
+    return _existing(target)
+
+
 def load_report(path: str | Path) -> pl.DataFrame:
-    """A sweep's report as a DataFrame: pass the output directory or the Parquet file.
+    """A sweep's report as one DataFrame: pass the output directory or its Parquet
+    file. A sweep still running (or killed) has parts beside ``report.parquet``:
+    they are read with it, the latest record of each run winning.
 
     >>> df = load_report("runs/sampler-shootout")  # doctest: +SKIP
     >>> df.group_by("KSampler.sampler_name").agg(pl.col("exec_s").mean())  # doctest: +SKIP
     """
-    target = Path(path)
-    if target.is_dir():
-        target = target / REPORT_NAME
-    return pl.read_parquet(target)
+    files = report_files(path)
+    if not files:
+        raise FileNotFoundError(f"{path}: no {REPORT_NAME} here; give a sweep's output directory")
+    if len(files) == 1:
+        return pl.read_parquet(files[0])
+    return _merged([pl.scan_parquet(f) for f in files])
 
 
 def report_metadata(path: str | Path) -> dict[str, Any]:
     """The report's metadata (spec, workflows, tool version, servers), JSON-decoded."""
-    target = Path(path)
-    if target.is_dir():
-        target = target / REPORT_NAME
-    raw = pl.read_parquet_metadata(target)
+    files = report_files(path)
+    if not files:
+        raise FileNotFoundError(f"{path}: no {REPORT_NAME} here; give a sweep's output directory")
     decoded: dict[str, Any] = {}
-    for key, value in raw.items():
-        if not key.startswith("comfyfleet."):
+    for key, value in _raw_metadata(files[-1]).items():
+        if not key.startswith("comfyfleet.") or key == _JOURNAL_END:
             continue
         try:
             decoded[key.removeprefix("comfyfleet.")] = json.loads(value)

@@ -173,7 +173,6 @@ class Sweep:
                 for c in self.connections
             },
         )
-        self._last_parquet = time.monotonic()
 
     def _skip_done(
         self, runs: Iterable[RunLike], done: set[str], adopted: set[str]
@@ -247,7 +246,6 @@ class Sweep:
             await self.report.flush()
             if self.costs is not None and self._learned:
                 await asyncio.to_thread(self._save_costs, self.costs)
-            self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
 
@@ -659,12 +657,6 @@ class Sweep:
             latest_outputs=latest,
             last_failure=failure,
         )
-        # The journal already holds the run; the Parquet copy is rebuilt whole, so
-        # rebuild it less often as it grows (every 5 s up to 10k runs, then slower).
-        interval = max(5.0, len(self.report) / 2000)
-        if time.monotonic() - self._last_parquet > interval:
-            self.report.write_parquet()
-            self._last_parquet = time.monotonic()
 
 
 def _seconds(value: float | None) -> str:

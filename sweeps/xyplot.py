@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from .errors import SpecError
-from .report import REPORT_NAME, load_report, report_metadata
+from .report import REPORT_NAME, load_report, report_files, report_metadata
 
 __all__ = ["Cell", "XYPlot", "parse_where", "plan_xy_plot", "plan_xyz_plot", "render_xy_plot"]
 
@@ -132,7 +132,7 @@ class _Report:
     ) -> _Report:
         report_file = Path(path)
         out_dir = report_file.parent if report_file.suffix == ".parquet" else report_file
-        if not (out_dir / REPORT_NAME).exists() and not report_file.is_file():
+        if not report_files(path):
             raise SpecError(f"{out_dir}: no {REPORT_NAME} here; pass a sweep's output directory")
         df = load_report(path).sort("run_index")
         params = df.columns[: df.columns.index(_FIXED_FIRST)]

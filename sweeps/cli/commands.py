@@ -301,8 +301,6 @@ def report(out: Path, failures: int, as_json: bool, plot: Path | None) -> None:
     if plot is not None:
         _draw_timeline(target, plot)
     if as_json:
-        import json
-
         # default=str: swept values can be dates or decimals the report kept typed.
         click.echo(json.dumps(summary.to_json(), indent=2, default=str))
         return
@@ -315,8 +313,10 @@ def report(out: Path, failures: int, as_json: bool, plot: Path | None) -> None:
 
 def _report_file(out: Path) -> Path:
     """The report of a sweep's output directory (or the report itself), or exit 2."""
+    from ..report import report_files
+
     target = out / "report.parquet" if out.is_dir() else out
-    if not target.is_file():
+    if not report_files(target):  # a running sweep's report may be parts only, so far
         fail(f"error: {target} not found: give a sweep's output directory or its report.parquet")
         raise SystemExit(BAD_INPUT)
     return target

@@ -38,7 +38,7 @@ from sweeps.spec import load_spec
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _write_spec(folder: Path, runs: int) -> Path:
+def write_spec(folder: Path, runs: int) -> Path:
     shutil.copy(REPO / "sample_workflows" / "model_free.json", folder / "model_free.json")
     spec = folder / "bench.yaml"
     spec.write_text(
@@ -130,7 +130,7 @@ async def _minimal(urls: list[str], prompts: list[dict[str, Any]], dest: Path) -
 async def dispatch(runs: int, servers: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        spec = _write_spec(folder, runs)
+        spec = write_spec(folder, runs)
         grid = Grid(load_spec(spec))
         prompts = [dict(grid.prompt_for(run)) for run in grid]
         minimal, swept = [], []

@@ -6,8 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from sweeps.report import JOURNAL_NAME, ReportWriter, RunRecord, load_report, report_metadata
+from sweeps.report import (
+    JOURNAL_NAME,
+    PARTS_DIR,
+    ReportWriter,
+    RunRecord,
+    load_report,
+    report_metadata,
+)
 
 
 def _record(index: int, status: str = "success", **params: object) -> RunRecord:
@@ -135,3 +143,72 @@ def test_planning_into_another_sweeps_output_is_bad_input(tmp_path: Path) -> Non
     ):
         check_output(spec)
     check_output(spec, tmp_path / "elsewhere")  # its own directory is fine
+
+
+async def test_a_running_sweeps_parts_read_as_one_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeps import report as report_module
+
+    monkeypatch.setattr(report_module, "_PART_EVERY", 0.0)  # a part after every batch
+    report = ReportWriter(tmp_path, addresses=["KSampler.seed"])
+    report.metadata["comfyfleet.sweep"] = '"demo"'
+    await report.commit(_record(1, status="failed", **{"KSampler.seed": None}))
+    await report.commit(_record(0, **{"KSampler.seed": 5}))
+    await report.commit(_record(1, **{"KSampler.seed": 7}))  # the retry replaces the failure
+    assert len(list((tmp_path / PARTS_DIR).glob("*.parquet"))) == 3
+    assert not (tmp_path / "report.parquet").exists()
+    for path in (tmp_path, tmp_path / "report.parquet"):
+        df = load_report(path)
+        assert df["run_id"].to_list() == ["id0", "id1"]
+        assert df["status"].to_list() == ["success", "success"]
+        assert df.schema["KSampler.seed"] == pl.Int64  # the all-null part takes its type
+        assert df.columns[:2] == ["KSampler.seed", "run_id"]  # swept addresses first
+    assert report_metadata(tmp_path) == {"sweep": "demo"}
+    report._journal.close()  # killed: no close, the parts stay
+
+    resumed = ReportWriter(tmp_path)
+    assert resumed.succeeded() == {"id0", "id1"}
+    assert resumed._unparted == []  # the parts hold every record: none rebuilt
+    resumed.close()
+    assert not list((tmp_path / PARTS_DIR).glob("*.parquet"))  # gathered into the report
+    df = load_report(tmp_path / "report.parquet")
+    assert df["KSampler.seed"].to_list() == [5, 7]
+    assert report_metadata(tmp_path) == {"sweep": "demo"}
+
+
+def test_a_journal_without_parquet_is_rebuilt_in_slices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeps import report as report_module
+
+    monkeypatch.setattr(report_module, "_PART_ROWS", 2)
+    with (tmp_path / JOURNAL_NAME).open("w") as journal:
+        for index in range(5):
+            journal.write(_record(index).to_json() + "\n")
+    report = ReportWriter(tmp_path)
+    assert len(list((tmp_path / PARTS_DIR).glob("*.parquet"))) == 2
+    assert len(report._unparted) == 1
+    report.close()
+    assert load_report(tmp_path)["run_index"].to_list() == [0, 1, 2, 3, 4]
+
+
+def test_a_full_disk_at_the_end_keeps_the_parts_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeps.errors import ReportUnwritable
+
+    report = ReportWriter(tmp_path)
+    report.append(_record(0))
+
+    def full(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
+        raise pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    with pytest.raises(ReportUnwritable, match=r"report.parquet: .*No space left.*runs.jsonl"):
+        report.close()
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(".*partial"))
+    with ReportWriter(tmp_path) as again:  # room again: the same command finishes the report
+        assert again.succeeded() == {"id0"}
+    assert load_report(tmp_path)["run_id"].to_list() == ["id0"]

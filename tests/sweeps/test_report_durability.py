@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import sys
@@ -109,10 +110,10 @@ async def test_a_full_disk_stops_with_a_message(
 ) -> None:
     async with ReportWriter(tmp_path) as report:
 
-        def full(lines: list[str]) -> None:
+        def full(fd: int) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(report, "_write_lines", full)
+        monkeypatch.setattr(os, "fsync", full)
         submission = Submission("id0", 0, "wf", 0, {}, "http://a", "p0", datetime.now(UTC))
         with pytest.raises(ReportUnwritable, match="No space left on device.*resume"):
             await report.commit(submission)

@@ -491,7 +491,11 @@ async def test_files_that_failed_to_download_are_fetched_on_resume(tmp_path: Pat
         lost = df.row(0, named=True)
         (first.out_dir / lost["outputs"][0]["path"]).unlink()
         with ReportWriter(first.out_dir) as report:
-            record = next(r for r in report.records if r.run_id == lost["run_id"])
+            record = next(
+                RunRecord.from_json(line)
+                for line in (first.out_dir / JOURNAL_NAME).read_text().splitlines()
+                if line.startswith(f'{{"run_id": "{lost["run_id"]}"')
+            )
             report.append(
                 RunRecord(
                     **{
