@@ -20,6 +20,7 @@ Every run that ends is written to the report journal at once.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -220,7 +221,7 @@ class Sweep:
                     for orphan in orphans:
                         workers.create_task(self._adopt(by_url[orphan.server], orphan, pool))
                     for conn in self.connections:
-                        for _ in range(self.depth):
+                        for _ in range(self._depth_for(conn.url)):
                             workers.create_task(self._worker(conn, pool))
                 for listener in listeners:
                     listener.cancel()
@@ -236,6 +237,17 @@ class Sweep:
             self.report.write_parquet()
             self._publish(finished=True, running=0)
         return self._progress
+
+    def _depth_for(self, url: str) -> int:
+        """Prompts kept queued on ``url``: ``depth``, plus one per doubling of speed over
+        the slowest server's. A fast server's runs are short, so the time between
+        one prompt ending and our next arriving (download, record, submit) is a
+        bigger share of them; a deeper queue covers it. A slow one keeps few, so
+        little waits there for the end of the sweep."""
+        if self.costs is None or not self.costs.knows(url):
+            return self.depth
+        known = [self.costs.speed(c.url) for c in self.connections if self.costs.knows(c.url)]
+        return self.depth + max(0, math.floor(math.log2(self.costs.speed(url) / min(known))))
 
     def _publish_plan(self, pool: Pool) -> None:
         """Publish what each server still needs by the plan: the ETA the progress shows."""
@@ -306,27 +318,27 @@ class Sweep:
                 continue  # the server is gone; its wait will notice
 
     async def _steal_tail(self, thief: str) -> RunLike | None:
-        """Withdraw a prompt of ours still queued on a slower server, so that ``thief``
-        (idle, with nothing left to take) runs it sooner; None when none would finish
-        sooner. A prompt that started before the withdrawal arrived stays where it
-        is, so every run ends exactly once."""
+        """Withdraw a prompt of ours still queued on another server, so that ``thief``
+        (idle, with nothing left to take) runs it sooner: queued behind others on a
+        server as fast, or on a slower one. None when none would finish sooner.
+        A prompt that started before the withdrawal arrived stays where it is, so
+        every run ends exactly once."""
         assert self.costs is not None
         costs = self.costs
-        fast = costs.speed(thief)
+        mine = 1 / costs.speed(thief)  # in runs of a speed-1 server, as below
+        ahead: dict[str, int] = {}  # our prompts before this one on its server
         best: tuple[float, str, _Live] | None = None
-        for prompt_id, live in self._live.items():
+        for prompt_id, live in self._live.items():  # in the order they were queued
             victim = live.conn.url
+            ahead[victim] = ahead.get(victim, 0) + 1
             if victim == thief or live.tracker.started or live.abandoned:
                 continue
             if live.submitted_clock is None or not self.eligible(live.run, thief):
                 continue
-            slow = costs.speed(victim)
-            # Queued behind one running prompt there: about two runs' time away.
-            if slow * 1.5 >= fast:
-                continue
-            gain = 2 / slow - 1 / fast
-            if best is None or gain > best[0]:
-                best = (gain, prompt_id, live)
+            there = ahead[victim] / costs.speed(victim)  # when it would end there
+            # Worth a withdrawal only when clearly sooner here.
+            if mine < 0.75 * there and (best is None or there - mine > best[0]):
+                best = (there - mine, prompt_id, live)
         if best is None:
             return None
         _, prompt_id, live = best

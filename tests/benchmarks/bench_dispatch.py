@@ -10,7 +10,7 @@ for a real fleet. Two short calibration sweeps come first.
 
 1. Mixed speeds 1,1,1,1,2,2,4,4 at 800 and 160 runs of a model-free workflow:
    efficiency is the ideal makespan (every server busy to the end at its
-   measured pace, the median run time there, all finishing together) over the
+   measured pace, the mean run time there, all finishing together) over the
    actual one. Nominal speeds overstate the fast servers a little: a node's
    fixed overhead does not shrink with speed. Round-robin
    (run i on server i mod 8, two in flight each) is printed beside it, on the
@@ -85,7 +85,7 @@ class Outcome:
     """Median seconds of a checkpoint load."""
     runs_per_server: list[int]
     per_run: dict[str, float]
-    """Median seconds of a run on each server, loads excluded."""
+    """Mean seconds of a run on each server, loads excluded."""
     predicted: float | None
     """The makespan estimated before the sweep, when the cost model was calibrated."""
 
@@ -153,7 +153,7 @@ async def sweep(spec: Path, urls: list[str]) -> Outcome:
         (e, s) for e, s, load in zip(df["exec_s"], df["server"], loaded, strict=True) if not load
     ]
     run_s = statistics.median(e * rel[s] for e, s in plain)
-    per_run = {u: statistics.median(e for e, s in plain if s == u) for u in {s for _, s in plain}}
+    per_run = {u: statistics.fmean(e for e, s in plain if s == u) for u in {s for _, s in plain}}
     per_server = df.group_by("server").agg(pl.len().alias("runs"))
     runs = dict(zip(per_server["server"], per_server["runs"], strict=True))
     return Outcome(
