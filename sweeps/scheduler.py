@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .config import ServerConfig
 from .connection import ServerConnection
@@ -40,6 +40,7 @@ from .errors import (
     TransportError,
     first_error,
 )
+from .identity import RunIdentity, RunLike
 from .planning import PLAN_LIMIT, placement_for
 from .pool import Pool
 from .progress import ServerProgress, SweepProgress
@@ -47,43 +48,6 @@ from .report import ReportWriter, RunRecord, Status, Submission
 from .tracking import PromptOutcome, PromptTracker
 
 __all__ = ["RunLike", "ServerProgress", "Sweep", "SweepProgress"]
-
-
-class RunLike(Protocol):
-    """What the scheduler needs of a run (``sweeps.grid.Run`` is one)."""
-
-    @property
-    def run_index(self) -> int: ...
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def workflow_name(self) -> str: ...
-    @property
-    def params(self) -> Mapping[str, Any]: ...
-    @property
-    def repeat(self) -> int: ...
-
-
-def _identity(run: RunLike) -> dict[str, Any]:
-    """The report fields that say which run a record is."""
-    return {
-        "run_id": run.run_id,
-        "run_index": run.run_index,
-        "workflow": run.workflow_name,
-        "repeat": run.repeat,
-        "params": dict(run.params),
-    }
-
-
-@dataclass(frozen=True)
-class _Orphan:
-    """A run rebuilt from the journal: all the scheduler needs to finish or rerun it."""
-
-    run_index: int
-    run_id: str
-    workflow_name: str
-    params: Mapping[str, Any]
-    repeat: int
 
 
 @dataclass
@@ -417,7 +381,7 @@ class Sweep:
         Still queued or running: it is waited for. Unknown to the server (it
         restarted, or the prompt was withdrawn): the run goes back to the pool.
         """
-        run = _Orphan(
+        run = RunIdentity(
             orphan.run_index, orphan.run_id, orphan.workflow, orphan.params, orphan.repeat
         )
         try:
@@ -457,7 +421,10 @@ class Sweep:
         prompt_id = str(uuid.uuid4())
         self.report.note_submitted(
             Submission(
-                **_identity(run), server=conn.url, prompt_id=prompt_id, submitted_at=submitted_at
+                **RunIdentity.of(run).report_fields(),
+                server=conn.url,
+                prompt_id=prompt_id,
+                submitted_at=submitted_at,
             )
         )
         try:
@@ -471,7 +438,7 @@ class Sweep:
         if queued.prompt_id != prompt_id:  # an older server chose its own id
             self.report.note_submitted(
                 Submission(
-                    **_identity(run),
+                    **RunIdentity.of(run).report_fields(),
                     server=conn.url,
                     prompt_id=queued.prompt_id,
                     submitted_at=submitted_at,
@@ -539,7 +506,7 @@ class Sweep:
         exec_s = outcome.exec_seconds
         queue_s = max(0.0, total_s - exec_s) if exec_s is not None else None
         return RunRecord(
-            **_identity(run),
+            **RunIdentity.of(run).report_fields(),
             status=status,
             server=live.conn.url,
             prompt_id=outcome.prompt_id,
@@ -568,7 +535,7 @@ class Sweep:
         if isinstance(exc, PromptRejected) and exc.node_errors:
             node = exc.node_errors[0].node_id
         return RunRecord(
-            **_identity(run),
+            **RunIdentity.of(run).report_fields(),
             status=status,
             server=url,
             attempts=attempts,
