@@ -4,8 +4,9 @@ Node timings come from finished runs (``RunRecord.node_timings``); nothing is
 measured on purpose. Three things are learned, with no node class named here:
 
 * a server's **speed**: per class, the geometric mean time across servers over
-  this server's time (classes whose cost depends on their inputs, loads, are
-  left out), so 2.0 is twice the fleet's typical server;
+  this server's time, averaged weighing each class by its cost (classes whose
+  cost depends on their inputs, loads, are left out), so 2.0 is twice the
+  fleet's typical server;
 * a node's **cost** in seconds on a speed-1 server, by its signature (class,
   constant inputs, upstream signatures: what ComfyUI's cache keys on), falling
   back to its class's mean for a signature never seen;
@@ -165,7 +166,7 @@ class CostModel:
 
     def _speed(self, server: str) -> float:
         mine = self.by_server.get(server, {})
-        ratios = []
+        ratios, weights = [], []
         for class_type, mean in mine.items():
             shared = sum(class_type in c for c in self.by_server.values())
             if shared < 2 or mean.value <= 0 or self.load_like(class_type):
@@ -173,7 +174,11 @@ class CostModel:
             typical = self._class_mean(class_type)
             if typical:
                 ratios.append(math.log(typical / mean.value))
-        return math.exp(statistics.fmean(ratios)) if ratios else 1.0
+                # Weighed by cost: a 4 ms node is all overhead, the sampler is the speed.
+                weights.append(typical)
+        if not ratios:
+            return 1.0
+        return math.exp(statistics.fmean(ratios, weights))
 
     def node_cost(self, class_type: str, signature: str) -> float | None:
         """Seconds on a speed-1 server; the class's mean for an unseen signature."""

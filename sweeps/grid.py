@@ -30,7 +30,7 @@ from itertools import product
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
-    from sweeps.scheduler import RunLike
+    from sweeps.identity import RunLike
     from sweeps.spec import Axis, Block, Combination, SweepSpec
 
 __all__ = [
@@ -395,7 +395,7 @@ class Grid(Sequence[Run]):
     def prompt_for(self, run: RunLike) -> dict[str, Any]:
         """The API-format prompt for ``run``: its workflow with its params applied.
 
-        Any :class:`~sweeps.scheduler.RunLike` will do, so it is the scheduler's ``prompt_for``.
+        Any :class:`~sweeps.identity.RunLike` will do, so it is the scheduler's ``prompt_for``.
         """
         return self.workflows[run.workflow_name].apply(run.params)
 

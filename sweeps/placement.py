@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .scheduler import RunLike
+    from .identity import RunLike
 
 __all__ = ["Group", "Placement", "ServerSlot", "place", "plan_makespans"]
 

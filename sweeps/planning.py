@@ -14,7 +14,7 @@ from .costs import CostModel, node_signatures
 from .placement import Placement
 
 if TYPE_CHECKING:
-    from .scheduler import RunLike
+    from .identity import RunLike
 
 __all__ = ["PLAN_LIMIT", "Estimate", "estimate", "placement_for"]
 

@@ -22,8 +22,8 @@ from collections.abc import (
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .identity import RunLike
     from .placement import Placement
-    from .scheduler import RunLike
 
 __all__ = ["LOOKAHEAD", "Pool"]
 

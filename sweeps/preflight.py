@@ -22,7 +22,7 @@ from .validation import validate_prompt
 from .workflow import Workflow, is_link
 
 if TYPE_CHECKING:
-    from .scheduler import RunLike
+    from .identity import RunLike
 
 __all__ = ["Preflight", "ValueProblem", "check_grid"]
 

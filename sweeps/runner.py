@@ -26,12 +26,13 @@ from .connection import ServerConnection
 from .costs import CostModel
 from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
+from .identity import RunLike
 from .planning import Estimate, estimate
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
 from .redaction import header_secrets, redact
 from .report import ReportWriter, journal_owner
-from .scheduler import RunLike, Sweep
+from .scheduler import Sweep
 from .schema import NodeSchema
 from .servers_file import discover_servers
 from .spec import PlotSpec, SweepSpec, load_spec

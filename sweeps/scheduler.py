@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .config import ServerConfig
 from .connection import ServerConnection
@@ -42,6 +43,7 @@ from .errors import (
     first_error,
 )
 from .events import Event, ExecutionStart
+from .identity import RunIdentity, RunLike
 from .planning import PLAN_LIMIT, placement_for
 from .pool import Pool
 from .progress import RunEvent, ServerProgress, SweepProgress
@@ -51,43 +53,6 @@ from .tracking import PromptOutcome, PromptTracker
 __all__ = ["RunLike", "ServerProgress", "Sweep", "SweepProgress"]
 
 log = logging.getLogger(__name__)
-
-
-class RunLike(Protocol):
-    """What the scheduler needs of a run (``sweeps.grid.Run`` is one)."""
-
-    @property
-    def run_index(self) -> int: ...
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def workflow_name(self) -> str: ...
-    @property
-    def params(self) -> Mapping[str, Any]: ...
-    @property
-    def repeat(self) -> int: ...
-
-
-def _identity(run: RunLike) -> dict[str, Any]:
-    """The report fields that say which run a record is."""
-    return {
-        "run_id": run.run_id,
-        "run_index": run.run_index,
-        "workflow": run.workflow_name,
-        "repeat": run.repeat,
-        "params": dict(run.params),
-    }
-
-
-@dataclass(frozen=True)
-class _Orphan:
-    """A run rebuilt from the journal: all the scheduler needs to finish or rerun it."""
-
-    run_index: int
-    run_id: str
-    workflow_name: str
-    params: Mapping[str, Any]
-    repeat: int
 
 
 @dataclass
@@ -232,7 +197,7 @@ class Sweep:
                     for orphan in orphans:
                         workers.create_task(self._adopt(by_url[orphan.server], orphan, pool))
                     for conn in self.connections:
-                        for _ in range(self.depth):
+                        for _ in range(self._depth_for(conn.url)):
                             workers.create_task(self._worker(conn, pool))
                 for listener in listeners:
                     listener.cancel()
@@ -248,6 +213,17 @@ class Sweep:
                 await asyncio.to_thread(self._save_costs, self.costs)
             self._publish(finished=True, running=0)
         return self._progress
+
+    def _depth_for(self, url: str) -> int:
+        """Prompts kept queued on ``url``: ``depth``, plus one per doubling of speed over
+        the slowest server's. A fast server's runs are short, so the time between
+        one prompt ending and our next arriving (download, record, submit) is a
+        bigger share of them; a deeper queue covers it. A slow one keeps few, so
+        little waits there for the end of the sweep."""
+        if self.costs is None or not self.costs.knows(url):
+            return self.depth
+        known = [self.costs.speed(c.url) for c in self.connections if self.costs.knows(c.url)]
+        return self.depth + max(0, math.floor(math.log2(self.costs.speed(url) / min(known))))
 
     def _publish_plan(self, pool: Pool) -> None:
         """Publish what each server still needs by the plan: the ETA the progress shows."""
@@ -335,27 +311,27 @@ class Sweep:
                 continue  # the server is gone; its wait will notice
 
     async def _steal_tail(self, thief: str) -> RunLike | None:
-        """Withdraw a prompt of ours still queued on a slower server, so that ``thief``
-        (idle, with nothing left to take) runs it sooner; None when none would finish
-        sooner. A prompt that started before the withdrawal arrived stays where it
-        is, so every run ends exactly once."""
+        """Withdraw a prompt of ours still queued on another server, so that ``thief``
+        (idle, with nothing left to take) runs it sooner: queued behind others on a
+        server as fast, or on a slower one. None when none would finish sooner.
+        A prompt that started before the withdrawal arrived stays where it is, so
+        every run ends exactly once."""
         assert self.costs is not None
         costs = self.costs
-        fast = costs.speed(thief)
+        mine = 1 / costs.speed(thief)  # in runs of a speed-1 server, as below
+        ahead: dict[str, int] = {}  # our prompts before this one on its server
         best: tuple[float, str, _Live] | None = None
-        for prompt_id, live in self._live.items():
+        for prompt_id, live in self._live.items():  # in the order they were queued
             victim = live.conn.url
+            ahead[victim] = ahead.get(victim, 0) + 1
             if victim == thief or live.tracker.started or live.abandoned:
                 continue
             if live.submitted_clock is None or not self.eligible(live.run, thief):
                 continue
-            slow = costs.speed(victim)
-            # Queued behind one running prompt there: about two runs' time away.
-            if slow * 1.5 >= fast:
-                continue
-            gain = 2 / slow - 1 / fast
-            if best is None or gain > best[0]:
-                best = (gain, prompt_id, live)
+            there = ahead[victim] / costs.speed(victim)  # when it would end there
+            # Worth a withdrawal only when clearly sooner here.
+            if mine < 0.75 * there and (best is None or there - mine > best[0]):
+                best = (there - mine, prompt_id, live)
         if best is None:
             return None
         _, prompt_id, live = best
@@ -448,7 +424,7 @@ class Sweep:
         Still queued or running: it is waited for. Unknown to the server (it
         restarted, or the prompt was withdrawn): the run goes back to the pool.
         """
-        run = _Orphan(
+        run = RunIdentity(
             orphan.run_index, orphan.run_id, orphan.workflow, orphan.params, orphan.repeat
         )
         try:
@@ -488,7 +464,10 @@ class Sweep:
         prompt_id = str(uuid.uuid4())
         await self.report.commit(
             Submission(
-                **_identity(run), server=conn.url, prompt_id=prompt_id, submitted_at=submitted_at
+                **RunIdentity.of(run).report_fields(),
+                server=conn.url,
+                prompt_id=prompt_id,
+                submitted_at=submitted_at,
             )
         )
         self._announce(run, conn.url, prompt_id)
@@ -503,7 +482,7 @@ class Sweep:
             self._sent[queued.prompt_id] = self._sent.pop(prompt_id, run)
             await self.report.commit(
                 Submission(
-                    **_identity(run),
+                    **RunIdentity.of(run).report_fields(),
                     server=conn.url,
                     prompt_id=queued.prompt_id,
                     submitted_at=submitted_at,
@@ -571,7 +550,7 @@ class Sweep:
         exec_s = outcome.exec_seconds
         queue_s = max(0.0, total_s - exec_s) if exec_s is not None else None
         return RunRecord(
-            **_identity(run),
+            **RunIdentity.of(run).report_fields(),
             status=status,
             server=live.conn.url,
             prompt_id=outcome.prompt_id,
@@ -600,7 +579,7 @@ class Sweep:
         if isinstance(exc, PromptRejected) and exc.node_errors:
             node = exc.node_errors[0].node_id
         return RunRecord(
-            **_identity(run),
+            **RunIdentity.of(run).report_fields(),
             status=status,
             server=url,
             attempts=attempts,

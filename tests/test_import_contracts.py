@@ -111,9 +111,6 @@ def test_the_simulator_shares_no_parser_with_the_client() -> None:
     assert reached & CLIENT_SIDE == set()
 
 
-@pytest.mark.xfail(
-    reason="grid (and so spec) still names the scheduler's RunLike: issue 9, item 5", strict=True
-)
 @pytest.mark.parametrize("module", ["sweeps.spec", "sweeps.grid"])
 def test_specs_and_grids_know_nothing_of_servers_or_dispatch(module: str) -> None:
     forbidden = CLIENT_SIDE | {"sweeps.scheduler", "sweeps.pool", "sweeps.runner"}
