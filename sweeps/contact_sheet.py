@@ -93,7 +93,7 @@ def write_contact_sheet(path: str | Path, dest: str | os.PathLike[str] | None = 
 def _card(run: dict[str, Any], swept: list[str], out_dir: Path, page_dir: Path) -> str:
     status = str(run["status"])
     values = [(address, _text(run[address])) for address in swept]
-    meta = [status, str(run["server"] or "no server")]
+    meta = [status, str(run.get("server_name") or run["server"] or "no server")]
     if run["exec_s"] is not None:
         meta.append(f"{run['exec_s']:.1f} s")
     if run["error_type"]:

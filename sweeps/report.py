@@ -74,6 +74,7 @@ _FIXED_SCHEMA: dict[str, pl.DataType] = {
     "repeat": pl.Int64(),
     "status": pl.String(),
     "server": pl.String(),
+    "server_name": pl.String(),
     "prompt_id": pl.String(),
     "attempts": pl.Int64(),
     "submitted_at": pl.Datetime("us", "UTC"),
@@ -102,6 +103,8 @@ class RunRecord:
     params: Mapping[str, Any]
     status: Status
     server: str | None = None
+    server_name: str | None = None
+    """The server's name (``name=URL`` in a servers list, else its host and port)."""
     prompt_id: str | None = None
     attempts: int = 0
     submitted_at: datetime | None = None

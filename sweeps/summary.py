@@ -36,8 +36,8 @@ class Summary:
     name: str | None
     runs: int
     by_status: dict[str, int]
-    servers: list[tuple[str, int, int, float | None]]
-    """(server, runs, failed, mean exec_s)."""
+    servers: list[tuple[str, str | None, int, int, float | None]]
+    """(server URL, server name, runs, failed, mean exec_s)."""
     by_address: dict[str, list[ValueStats]]
     slowest_nodes: list[tuple[str, float, int]]
     """(class_type, mean seconds when executed, times executed), slowest first."""
@@ -51,8 +51,8 @@ class Summary:
             "runs": self.runs,
             "by_status": self.by_status,
             "servers": [
-                {"server": server, "runs": runs, "failed": failed, "mean_exec_s": mean}
-                for server, runs, failed, mean in self.servers
+                {"server": name, "url": url, "runs": runs, "failed": failed, "mean_exec_s": mean}
+                for url, name, runs, failed, mean in self.servers
             ],
             "by_address": {
                 address: [asdict(stats) for stats in values]
@@ -80,10 +80,12 @@ def summarize(path: str | Path, *, max_failures: int = 10) -> Summary:
     params = df.columns[: df.columns.index(_FIXED_FIRST)]
     swept = [c for c in params if df[c].n_unique() > 1]
     by_status = dict(df.group_by("status").len().sort("status").iter_rows())
+    # Reports from before server names were recorded have URLs only.
+    server_name = pl.col("server_name").first() if "server_name" in df.columns else pl.lit(None)
     servers = [
-        (str(row[0]), int(row[1]), int(row[2]), row[3])
+        (str(row[0]), row[1], int(row[2]), int(row[3]), row[4])
         for row in df.group_by("server")
-        .agg(pl.len(), _failed(), pl.col("exec_s").mean())
+        .agg(server_name.alias("name"), pl.len(), _failed(), pl.col("exec_s").mean())
         .sort("server", nulls_last=True)
         .iter_rows()
     ]

@@ -15,7 +15,7 @@ use either.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -54,6 +54,11 @@ class Timeline:
     bars: dict[str, tuple[Bar, ...]]
     span: float
     """Seconds from the first submission to the last run's end."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Each lane's server name, where the report has one (lanes are keyed by URL)."""
+
+    def label(self, lane: str) -> str:
+        return self.names.get(lane) or lane
 
     def busy(self, lane: str) -> float:
         """The fraction of the span this lane spent executing runs."""
@@ -76,6 +81,10 @@ def plan_timeline(path: str | Path) -> Timeline:
     ).item()
     reload_by_run = _reload_seconds(df)
     lanes = tuple(sorted(df["server"].unique().to_list()))
+    names: dict[str, str] = {}
+    if "server_name" in df.columns:  # reports from before names were recorded lack it
+        pairs = df.select("server", "server_name").drop_nulls().unique().iter_rows()
+        names = {str(url): str(name) for url, name in pairs}
     bars: dict[str, list[Bar]] = {lane: [] for lane in lanes}
     for row in df.sort("started_at").iter_rows(named=True):
         queued = row["submitted_at"]
@@ -96,6 +105,7 @@ def plan_timeline(path: str | Path) -> Timeline:
         lanes,
         {lane: tuple(b) for lane, b in bars.items()},
         span,
+        names,
     )
 
 
@@ -173,4 +183,4 @@ def render_timeline(
 
 
 def _lane_label(timeline: Timeline, lane: str) -> str:
-    return f"{lane}\n{timeline.busy(lane):.0%} busy"
+    return f"{timeline.label(lane)}\n{timeline.busy(lane):.0%} busy"

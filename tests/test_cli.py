@@ -33,16 +33,19 @@ async def test_plan_then_sweep_then_report(tmp_path: Path, sim: Simulator) -> No
     code, out, _ = await comfyfleet("plan", str(spec), "--server", sim.url)
     assert code == 0
     assert "cli: 3 runs" in out and "valid: every run can be served" in out
-    code, out, err = await comfyfleet("sweep", str(spec), "--server", sim.url)
+    code, out, err = await comfyfleet("sweep", str(spec), "--server", f"gpu1={sim.url}")
     assert code == 0, out
     assert "3 succeeded, 0 failed" in out
     assert err.endswith("\n")  # the progress display ends its line, even in a log file
     code, out, _ = await comfyfleet("report", str(tmp_path / "out"))
     assert code == 0 and "cli: 3 runs (3 success)" in out
+    assert f"gpu1 ({sim.url})" in out  # the server's name, as the servers list gives it
     code, out, _ = await comfyfleet("report", str(tmp_path / "out"), "--json")
     summary = json.loads(out)
     assert code == 0 and summary["name"] == "cli" and summary["by_status"] == {"success": 3}
-    assert [s["runs"] for s in summary["servers"]] == [3]
+    assert [(s["server"], s["url"], s["runs"]) for s in summary["servers"]] == [
+        ("gpu1", sim.url, 3)
+    ]
     assert [v["value"] for v in summary["by_address"]["Noise.seed"]] == [1, 2, 3]
 
 

@@ -332,7 +332,7 @@ def _draw_timeline(report: Path, dest: Path) -> None:
     except (OSError, ValueError) as exc:  # matplotlib: an unknown suffix is a ValueError
         fail(f"error: cannot write {dest}: {exc}")
         raise SystemExit(BAD_INPUT) from None
-    busy = ", ".join(f"{lane} {timeline.busy(lane):.0%}" for lane in timeline.lanes)
+    busy = ", ".join(f"{timeline.label(lane)} {timeline.busy(lane):.0%}" for lane in timeline.lanes)
     click.echo(f"timeline: {dest} (busy: {busy})", err=True)
 
 

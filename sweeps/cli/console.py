@@ -457,8 +457,9 @@ def print_summary(console: Console, summary: Summary, *, max_values: int = 12) -
     servers = Table(
         "server", "runs", "failed", "mean exec s", title="servers", title_justify="left"
     )
-    for url, runs, failed, mean in summary.servers:
-        servers.add_row(url, str(runs), str(failed), _seconds(mean))
+    for url, name, runs, failed, mean in summary.servers:
+        label = url if not name or url.endswith(f"//{name}") else f"{name} ({url})"
+        servers.add_row(escape(label), str(runs), str(failed), _seconds(mean))
     console.print(servers)
     for address, values in summary.by_address.items():
         table = Table(address, "runs", "failed", "mean exec s", title_justify="left")

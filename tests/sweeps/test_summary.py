@@ -52,7 +52,7 @@ async def test_summary_counts_and_values(tmp_path: Path) -> None:
     assert [v.runs for v in summary.by_address["Blur.blur_radius"]] == [4, 4, 1]
     assert len(summary.failures) == failed
     assert "EmptyImage" in {t[0] for t in summary.slowest_nodes}
-    assert summary.servers[0][1] == 9
+    assert summary.servers[0][2] == 9
 
 
 async def test_report_command(tmp_path: Path) -> None:

@@ -41,7 +41,9 @@ def report(tmp_path: Path) -> Path:
     with ReportWriter(tmp_path, addresses=["KSampler.seed"], sweep="lanes") as writer:
         writer.metadata["comfyfleet.sweep"] = '"lanes"'
         # gpu1 loads its checkpoint once, then runs from the cache; gpu2 idles 4 s.
-        writer.append(_run(0, "gpu1", 0, 3, status="success", node_timings=(LOAD, SAMPLE)))
+        writer.append(
+            _run(0, "gpu1", 0, 3, status="success", node_timings=(LOAD, SAMPLE), server_name="big")
+        )
         writer.append(
             _run(1, "gpu1", 3, 4, status="success", node_timings=(SAMPLE,), cached_nodes=("4",))
         )
@@ -61,6 +63,7 @@ def test_lanes_bars_and_reloads(report: Path) -> None:
     assert failed.status == "failed" and failed.queued_at == 0.0
     assert timeline.busy("gpu1") == pytest.approx(0.8)
     assert timeline.busy("gpu2") == pytest.approx(0.2)
+    assert (timeline.label("gpu1"), timeline.label("gpu2")) == ("big", "gpu2")
 
 
 def test_render_writes_the_image(report: Path, tmp_path: Path) -> None:
@@ -80,7 +83,7 @@ async def test_report_plot_from_the_command_line(report: Path, tmp_path: Path) -
     dest = tmp_path / "t.svg"
     code, _, err = await comfyfleet("report", str(report), "--plot", str(dest))
     assert code == 0, err
-    assert "gpu1 80%" in err and "gpu2 20%" in err
+    assert "big 80%" in err and "gpu2 20%" in err
     assert dest.read_text().lstrip().startswith("<?xml")
     code, _, err = await comfyfleet("report", str(report), "--plot", str(tmp_path / "t.nope"))
     assert code == 2 and "cannot write" in err
