@@ -86,6 +86,7 @@ class _Routes:
         version = sim.config.version
         chosen_id = body.get("prompt_id")
         if version.uuid_prompt_ids and chosen_id is not None and not is_canonical_uuid(chosen_id):
+            # Type and message as in server.py; no recording has one, so "details" is ours.
             error = {
                 "type": "invalid_prompt_id",
                 "message": "prompt_id must be a valid UUID",
@@ -147,6 +148,8 @@ class _Routes:
             if cycle is None:
                 continue
             node_id = cycle[0]
+            # No recording has a cycle on 0.20+: the type and ``cycle_nodes`` are from
+            # ComfyUI's source notes; the message wording is ours.
             reason = {
                 "type": "dependency_cycle",
                 "message": "Dependency cycle detected",

@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 from sweeps.simulator.ordering import is_link
 
-__all__ = ["NEWEST", "VERSIONS", "ComfyVersion", "comfy_version", "find_cycle"]
+__all__ = [
+    "NEWEST",
+    "VERSIONS",
+    "ComfyVersion",
+    "comfy_version",
+    "find_cycle",
+    "is_canonical_uuid",
+]
 
 _FOLDERS_0_8 = tuple(
     "checkpoints configs loras vae text_encoders diffusion_models clip_vision style_models "

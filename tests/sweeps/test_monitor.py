@@ -246,3 +246,25 @@ async def test_facts_of_a_dead_server_raise_the_reason_not_a_group(sim: Simulato
             await monitor.facts(sim.url)
     finally:
         await monitor.connection(sim.url).client.aclose()
+
+
+async def test_deleting_a_prompt_that_started_meanwhile_cancels_it(running):
+    """The user chose it while it was pending; it started before the confirm. On 0.26+
+    the cancel route dequeues or interrupts in one step; older servers get /queue
+    delete, then an interrupt naming it, which touches no other prompt."""
+    from sweeps.simulator import SimConfig
+    from tests.simulator.prompts import sleep_prompt
+
+    for version in ("0.8.0", "0.33.0"):
+        async with Simulator(SimConfig(speed=0.1, comfy_version=version)) as sim:
+            monitor = FleetMonitor([ServerConfig(sim.url)], poll_interval=0.1)
+            task = running(monitor)
+            await until(monitor, lambda f: f.up == 1)
+            client = monitor.connection(sim.url).client
+            chosen = (await client.queue_prompt(sleep_prompt(100, 100))).prompt_id
+            await until(monitor, lambda f: f.servers[0].queue_running == 1)  # it started
+            await monitor.delete_pending(sim.url, [chosen])
+            await until(monitor, lambda f: f.servers[0].queue_running == 0)
+            entry = await client.get_history_entry(chosen)
+            task.cancel()
+        assert entry is not None and entry.status_str == "error", version  # interrupted
