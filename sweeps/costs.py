@@ -113,7 +113,9 @@ class CostModel:
     ) -> None:
         """Learn from one finished run of ``prompt`` on ``server``."""
         signatures = node_signatures(prompt)
-        timings = [(str(t["node_id"]), float(t["seconds"])) for t in node_timings]
+        timings = [
+            (str(t["node_id"]), float(t["seconds"])) for t in node_timings if not t.get("cached")
+        ]
         measured = sum(seconds for _, seconds in timings)
         if exec_s and measured > 0:
             # Node times are taken as events arrive here, late by the network and our

@@ -57,7 +57,9 @@ _JOURNAL_END = "comfyfleet.journal_end"
 
 Status = Literal["success", "failed", "interrupted", "rejected"]
 
-_NODE_TIMING = pl.Struct({"node_id": pl.String, "class_type": pl.String, "seconds": pl.Float64})
+_NODE_TIMING = pl.Struct(
+    {"node_id": pl.String, "class_type": pl.String, "seconds": pl.Float64, "cached": pl.Boolean}
+)
 _OUTPUT = pl.Struct(
     {
         "node_id": pl.String,

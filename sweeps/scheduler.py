@@ -564,7 +564,12 @@ class Sweep:
             total_s=total_s,
             cached_nodes=outcome.cached_nodes,
             node_timings=tuple(
-                {"node_id": t.node_id, "class_type": t.class_type, "seconds": t.seconds}
+                {
+                    "node_id": t.node_id,
+                    "class_type": t.class_type,
+                    "seconds": t.seconds,
+                    "cached": t.cached,
+                }
                 for t in outcome.node_timings
             ),
             outputs=tuple(outputs),

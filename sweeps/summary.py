@@ -69,6 +69,15 @@ class Summary:
         }
 
 
+def executed_nodes(timings: pl.DataFrame) -> pl.DataFrame:
+    """Unnested ``node_timings`` less the nodes answered from the cache (marked
+    ``cached`` since reports list them; older reports list executed nodes only)."""
+    timings = timings.drop_nulls(["node_id", "seconds"])
+    if "cached" in timings.columns:
+        timings = timings.filter(~pl.col("cached").fill_null(False))
+    return timings
+
+
 def _failed() -> pl.Expr:
     return (pl.col("status") != "success").sum().alias("failed")
 
@@ -99,7 +108,7 @@ def summarize(path: str | Path, *, max_failures: int = 10) -> Summary:
         ]
         for address in swept
     }
-    timings = df.select(pl.col("node_timings").explode()).unnest("node_timings").drop_nulls()
+    timings = executed_nodes(df.select(pl.col("node_timings").explode()).unnest("node_timings"))
     slowest = [
         (str(row[0]), float(row[1]), int(row[2]))
         for row in timings.group_by("class_type")

@@ -23,6 +23,7 @@ import polars as pl
 
 from .errors import SpecError
 from .report import load_report, report_metadata
+from .summary import executed_nodes
 
 __all__ = ["Bar", "Timeline", "plan_timeline", "render_timeline"]
 
@@ -118,11 +119,10 @@ def _reload_seconds(df: pl.DataFrame) -> dict[int, float]:
         .unique()
         .with_columns(pl.lit(True).alias("cacheable"))
     )
-    executed = (
+    executed = executed_nodes(
         df.select("run_index", "server", "node_timings")
         .explode("node_timings")
         .unnest("node_timings")
-        .drop_nulls("node_id")
     )
     reloads = (
         executed.join(cached, on=["server", "node_id"], how="inner")

@@ -32,11 +32,14 @@ __all__ = ["NodeTiming", "PromptOutcome", "PromptTracker"]
 
 @dataclass(frozen=True)
 class NodeTiming:
-    """How long one executed node took, measured from the events as they arrived."""
+    """How long one node took, measured from the events as they arrived; a node
+    answered from the cache is listed too, with ``cached`` and 0 seconds, so a
+    notebook sees every node of the prompt and which ones cost nothing."""
 
     node_id: str
     class_type: str
     seconds: float
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,10 @@ class PromptTracker:
                 )
                 error_node = stopped.get("node_id")
         timings = tuple(
+            NodeTiming(node, self._class_types.get(node, "?"), 0.0, cached=True)
+            for node in cached
+            if node not in self._timings
+        ) + tuple(
             NodeTiming(node, self._class_types.get(node, "?"), round(seconds, 6))
             for node, seconds in self._timings.items()
         )

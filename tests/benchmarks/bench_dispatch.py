@@ -142,12 +142,15 @@ async def sweep(spec: Path, urls: list[str]) -> Outcome:
     first, last = df["submitted_at"].min(), df["finished_at"].max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     makespan = (last - first).total_seconds()
-    loaded = [any(t["class_type"] == LOADER_CLASS for t in ts) for ts in df["node_timings"]]
+    loaded = [
+        any(t["class_type"] == LOADER_CLASS and not t["cached"] for t in ts)
+        for ts in df["node_timings"]
+    ]
     load_times = [
         t["seconds"] * rel[server]
         for server, ts in zip(df["server"], df["node_timings"], strict=True)
         for t in ts
-        if t["class_type"] == LOADER_CLASS
+        if t["class_type"] == LOADER_CLASS and not t["cached"]
     ]
     plain = [
         (e, s) for e, s, load in zip(df["exec_s"], df["server"], loaded, strict=True) if not load

@@ -85,7 +85,13 @@ def test_cached_rerun_reports_cached_nodes_and_old_outputs() -> None:
     outcome = tracker.outcome(entry)
     assert outcome.cached_nodes == ("1", "2", "3")
     assert outcome.outputs == (OutputFile("trace_00004_.png", "", "output", node_id="3"),)
-    assert outcome.node_timings == ()  # nothing executed
+    # Nothing executed: every node is listed as answered from the cache, at no cost.
+    assert [(t.node_id, t.cached, t.seconds) for t in outcome.node_timings] == [
+        ("1", True, 0.0),
+        ("2", True, 0.0),
+        ("3", True, 0.0),
+    ]
+    assert outcome.node_timings[2].class_type == prompt["3"]["class_type"]
 
 
 def test_node_timings_cover_executed_nodes_with_class_types() -> None:

@@ -36,7 +36,15 @@ def _record(index: int, status: str = "success", **params: object) -> RunRecord:
         exec_s=2.0,
         total_s=3.0,
         cached_nodes=("4",),
-        node_timings=({"node_id": "3", "class_type": "KSampler", "seconds": 1.5},),
+        node_timings=(
+            {"node_id": "3", "class_type": "KSampler", "seconds": 1.5, "cached": False},
+            {
+                "node_id": "4",
+                "class_type": "CheckpointLoaderSimple",
+                "seconds": 0.0,
+                "cached": True,
+            },
+        ),
         outputs=(
             {"node_id": "9", "filename": "a.png", "subfolder": "", "type": "output", "path": "a"},
         ),
@@ -56,7 +64,10 @@ def test_parquet_has_typed_columns_and_metadata(tmp_path: Path) -> None:
     assert df.schema["cached_nodes"] == pl.List(pl.String)
     assert df["status"].to_list() == ["success", "failed"]
     timings = df["node_timings"][0].to_list()
-    assert timings == [{"node_id": "3", "class_type": "KSampler", "seconds": 1.5}]
+    assert timings == [
+        {"node_id": "3", "class_type": "KSampler", "seconds": 1.5, "cached": False},
+        {"node_id": "4", "class_type": "CheckpointLoaderSimple", "seconds": 0.0, "cached": True},
+    ]
     assert df["outputs"][0].to_list()[0]["filename"] == "a.png"
     assert report_metadata(tmp_path) == {"sweep": "demo"}
 

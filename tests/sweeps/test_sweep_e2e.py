@@ -395,7 +395,7 @@ def _loads(out: Path) -> int:
     """Runs in which the checkpoint loader executed (it is cached otherwise)."""
     df = load_report(out)
     return sum(
-        any(t["class_type"] == "CheckpointLoaderSimple" for t in timings)
+        any(t["class_type"] == "CheckpointLoaderSimple" and not t["cached"] for t in timings)
         for timings in df["node_timings"].to_list()
     )
 

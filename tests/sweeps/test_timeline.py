@@ -45,7 +45,15 @@ def report(tmp_path: Path) -> Path:
             _run(0, "gpu1", 0, 3, status="success", node_timings=(LOAD, SAMPLE), server_name="big")
         )
         writer.append(
-            _run(1, "gpu1", 3, 4, status="success", node_timings=(SAMPLE,), cached_nodes=("4",))
+            _run(
+                1,
+                "gpu1",
+                3,
+                4,
+                status="success",
+                node_timings=(SAMPLE, {**LOAD, "seconds": 0.0, "cached": True}),
+                cached_nodes=("4",),
+            )
         )
         writer.append(_run(2, "gpu2", 4, 5, status="failed", node_timings=(SAMPLE,)))
     return tmp_path
