@@ -18,7 +18,7 @@ from sweeps.events import _PARSERS, Event, parse_binary, parse_text
 from sweeps.state import ServerSnapshot, apply_event
 from sweeps.tracking import PromptTracker
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = (
     st.none()
