@@ -206,14 +206,26 @@ class ServerConnection:
         tracker = PromptTracker(prompt_id, server=self.url, prompt=prompt)
         self._trackers[prompt_id] = (tracker, asyncio.Event())
         self._client_ids[prompt_id] = self.client.client_id
+        silence = self.server.timeouts.silence
         try:
-            queued = await self.client.queue_prompt(
-                prompt,
-                prompt_id=prompt_id,
-                front=front,
-                extra_data=extra_data,
-                partial_execution_targets=partial_execution_targets,
-            )
+            # A frozen server accepts the request and never answers: give up on it as
+            # a waiter does, after the silence, not after the longer read timeout.
+            async with asyncio.timeout(silence):
+                queued = await self.client.queue_prompt(
+                    prompt,
+                    prompt_id=prompt_id,
+                    front=front,
+                    extra_data=extra_data,
+                    partial_execution_targets=partial_execution_targets,
+                )
+        except TimeoutError as exc:
+            self._trackers.pop(prompt_id, None)
+            self._client_ids.pop(prompt_id, None)
+            raise ServerTimeout(
+                f"POST /prompt on {self.url} got no answer within {silence:g}s "
+                "(timeouts.silence); is it frozen?",
+                server=self.url,
+            ) from exc
         except BaseException as exc:
             self._trackers.pop(prompt_id, None)
             self._client_ids.pop(prompt_id, None)
@@ -262,7 +274,7 @@ class ServerConnection:
         refused_since: float | None = None
         openings, last_check = self._openings, loop.time()
         last_asked = loop.time()
-        garbled = 0
+        garbled, unanswered = 0, False
         try:
             while True:
                 # Once the verdict is in, ``executing null`` should follow at once; a
@@ -273,6 +285,10 @@ class ServerConnection:
                     and tracker.status is None
                 )
                 timeout = min(self.safety_poll, silence / 2) if listening else self.poll_interval
+                if listening and unanswered:
+                    # Time the next probe to end as the silence does: give up then.
+                    probe = self.server.timeouts.probe
+                    timeout = max(0.0, self.heard_at + silence - probe - time.monotonic())
                 woken = False
                 try:
                     async with asyncio.timeout(timeout):
@@ -298,8 +314,9 @@ class ServerConnection:
                         raise
                     continue
                 except (TransportError, ServerFailed) as exc:
+                    unanswered = True
                     if self.connected.is_set():
-                        if time.monotonic() - self.heard_at > silence:
+                        if time.monotonic() - self.heard_at >= silence:
                             raise ServerUnreachable(
                                 f"{self.url} has said nothing for {silence:g}s while prompt "
                                 f"{tracker.prompt_id} was pending: its websocket open but "
@@ -328,7 +345,7 @@ class ServerConnection:
                         ) from exc
                     continue
                 silent_since = refused_since = None
-                garbled = 0
+                garbled, unanswered = 0, False
                 self._set_down(False)
                 if history is not None:
                     return tracker.outcome(history)

@@ -39,7 +39,13 @@ from . import locations
 from .config import ServerConfig, expand_env
 from .errors import SpecError
 from .user_files import read_user_file
-from .yaml_lines import check_node_graph, describe_yaml_error, too_deep
+from .yaml_lines import (
+    DepthLimitedLoader,
+    TooDeep,
+    check_node_graph,
+    describe_yaml_error,
+    too_deep,
+)
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -78,9 +84,9 @@ def load_servers_file(path: Path, *, env: Mapping[str, str] | None = None) -> li
         path, what="servers file", expected="a servers.yaml file", utf8_fix="save it as UTF-8"
     )
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
-        raise too_deep(text, where) from None
+        root = yaml.compose(text, Loader=DepthLimitedLoader)
+    except TooDeep as exc:
+        raise too_deep(exc, where) from None
     except yaml.YAMLError as exc:
         problem, at = describe_yaml_error(exc)
         raise SpecError(f"not valid YAML: {problem}", path=where, line=at) from None

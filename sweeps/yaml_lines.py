@@ -25,12 +25,14 @@ from sweeps.errors import SpecError
 __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
+    "DepthLimitedLoader",
     "LineMap",
     "LineSeq",
     "check_node_graph",
     "describe_yaml_error",
     "kind_of",
     "line_of",
+    "TooDeep",
     "load_yaml_with_lines",
     "too_deep",
 ]
@@ -40,8 +42,7 @@ MAX_NODES = 100_000
 few thousand; an alias bomb ("billion laughs") holds a billion in a few lines, and
 anything that walks it (checking a grid, writing a prompt) would never end."""
 MAX_DEPTH = 64
-"""Levels of nesting a document may have: a spec needs five or six. PyYAML composes
-recursively, so a document nested a few hundred deep would raise RecursionError."""
+"""Levels of nesting a document may have: a spec needs five or six."""
 
 
 class LineMap(dict[Any, Any]):
@@ -74,8 +75,8 @@ def load_yaml_with_lines(text: str, path: str | Path) -> object:
             return None if node is None else loader.construct_document(node)
         finally:
             loader.dispose()
-    except RecursionError:
-        raise too_deep(text, str(path)) from None
+    except TooDeep as exc:
+        raise too_deep(exc, str(path)) from None
     except yaml.YAMLError as exc:
         problem, line = describe_yaml_error(exc)
         raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
@@ -135,22 +136,39 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def too_deep(text: str, path: str) -> SpecError:
-    """The error for a document PyYAML could not compose for its depth, at the line
-    where it passes :data:`MAX_DEPTH` (found by PyYAML's parser, which does not recurse)."""
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    return _deep(path, mark.line + 1 if mark else None)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        pass  # the depth was found first, or the text is broken deeper than we look
-    return _deep(path, None)
+class TooDeep(yaml.YAMLError):
+    """Raised while composing, at the node that passes :data:`MAX_DEPTH`."""
+
+    def __init__(self, line: int | None) -> None:
+        super().__init__(f"nested more than {MAX_DEPTH} levels at line {line}")
+        self.line = line
+
+
+class DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader that stops composing past :data:`MAX_DEPTH` levels of nesting.
+
+    PyYAML composes recursively: a document nested a few thousand deep would
+    raise RecursionError, after a second of unwinding, and name no line.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self._depth >= MAX_DEPTH:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise TooDeep(mark.line + 1 if mark else None)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def too_deep(exc: TooDeep, path: str) -> SpecError:
+    """The error for a document nested too deep, at its line."""
+    return _deep(path, exc.line)
 
 
 def _deep(path: str, line: int | None) -> SpecError:
@@ -379,7 +397,7 @@ def kind_of(value: object) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(DepthLimitedLoader):
     """SafeLoader whose maps and lists carry 1-based lines, and which keeps dates as text."""
 
 

@@ -18,7 +18,7 @@ from sweeps.events import _PARSERS, Event, parse_binary, parse_text
 from sweeps.state import ServerSnapshot, apply_event
 from sweeps.tracking import PromptTracker
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = (
     st.none()
@@ -120,3 +120,30 @@ async def _ask_history(body: object) -> None:
 @given(body=st.fixed_dictionaries({"p": history_entries}) | json_values)
 def test_any_history_answer_is_an_entry_or_a_protocol_error(body: object) -> None:
     asyncio.run(_ask_history(body))
+
+
+ROUTES = {
+    "object_info": lambda c: c.object_info(),
+    "queue": lambda c: c.get_queue(),
+    "system_stats": lambda c: c.system_stats(),
+    "queue_prompt": lambda c: c.queue_prompt({"1": {"class_type": "X", "inputs": {}}}),
+    "jobs": lambda c: c.jobs(),
+    "queue_remaining": lambda c: c.queue_remaining(),
+}
+
+
+async def _ask(route: str, body: object) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=json.dumps(body).encode())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        try:
+            await ROUTES[route](ComfyClient("http://s", http=http))
+        except ProtocolError:
+            pass
+
+
+@FUZZ
+@given(route=st.sampled_from(sorted(ROUTES)), body=json_values | event_data)
+def test_any_answer_to_a_route_is_a_value_or_a_protocol_error(route: str, body: object) -> None:
+    asyncio.run(_ask(route, body))

@@ -237,3 +237,22 @@ async def test_a_trickling_answer_to_any_request_is_cut_at_the_request_deadline(
             for ask in (client.system_stats, client.object_info, client.get_queue):
                 with pytest.raises(ServerTimeout, match=r"within 0\.5s \(timeouts\.request\)"):
                     await asyncio.wait_for(ask(), 20)
+
+
+async def test_a_prompt_sent_to_a_frozen_server_gives_up_after_the_silence(
+    sim: Simulator,
+) -> None:
+    server = ServerConfig(sim.url, timeouts=Timeouts(read=30.0, silence=0.5))
+    connection = ServerConnection(server, poll_interval=0.05)
+    async with asyncio.TaskGroup() as group:
+        listener = group.create_task(connection.listen())
+        await asyncio.wait_for(connection.connected.wait(), 5)
+        sim.faults.hang_http = True
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ServerTimeout, match=r"no answer within 0\.5s \(timeouts\.silence\)"):
+            await asyncio.wait_for(connection.submit(MODEL_FREE), 20)
+        assert loop.time() - started < 10  # not the 30 s read timeout
+        listener.cancel()
+        sim.faults.clear()
+    await connection.client.aclose()
