@@ -23,6 +23,7 @@ import polars as pl
 from .client import ComfyClient
 from .config import ServerConfig
 from .connection import ServerConnection
+from .contact_sheet import write_contact_sheet
 from .costs import CostModel
 from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
@@ -31,7 +32,7 @@ from .planning import Estimate, estimate
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
 from .redaction import header_secrets, redact
-from .report import ReportWriter, journal_owner
+from .report import ReportWriter, journal_owner, report_files
 from .scheduler import Sweep
 from .schema import NodeSchema
 from .servers_file import discover_servers
@@ -105,6 +106,8 @@ class SweepResult:
     """The spec's ``plot:`` images, as written into ``out_dir``."""
     plot_warnings: tuple[str, ...] = ()
     """Why a plot was not drawn; never a failed sweep, whose results are in the report."""
+    sheet: Path | None = None
+    """The contact sheet (``OUT/index.html``), for sweeps of up to :data:`SHEET_LIMIT` runs."""
 
     @property
     def ok(self) -> bool:
@@ -284,10 +287,27 @@ async def run_planned(
         progress = await sweep.run()
     # After the writer closes, so the plots see every run, stopped sweeps included.
     # In a thread: drawing is seconds of CPU for a big grid, and the dashboard keeps running.
-    if not spec.plots:
-        return SweepResult(out, progress)
     plots, warnings = await asyncio.to_thread(draw_plots, spec.plots, out)
-    return SweepResult(out, progress, plots, warnings)
+    sheet = None
+    if len(grid) <= SHEET_LIMIT:
+        sheet, problem = await asyncio.to_thread(_write_sheet, out)
+        warnings += (problem,) if problem else ()
+    return SweepResult(out, progress, plots, warnings, sheet)
+
+
+SHEET_LIMIT = 5000
+"""Sweeps up to this many runs get their contact sheet written when they end; a
+bigger page is slow to open (``comfyfleet sheet`` still writes one on demand)."""
+
+
+def _write_sheet(out: Path) -> tuple[Path | None, str | None]:
+    """The contact sheet, or why there is none: like a plot, never a failed sweep."""
+    if not report_files(out):  # no run ended (no server answered, say): nothing to show
+        return None, None
+    try:
+        return write_contact_sheet(out), None
+    except (FleetError, OSError, pl.exceptions.PolarsError) as exc:
+        return None, f"contact sheet not written: {exc}"
 
 
 ESTIMATE_SAMPLE = 5000

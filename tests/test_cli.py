@@ -169,14 +169,16 @@ async def test_plan_lists_the_plots_and_sweep_prints_them_after_its_summary(
     ) in listed
     code, printed, err = await comfyfleet("sweep", str(spec), "--server", sim.url)
     assert code == 0, err
-    assert printed.splitlines()[-3:] == [
+    assert printed.splitlines()[-4:] == [
         f"4 succeeded, 0 failed; report: {out / 'report.parquet'}",
         f"plot: {written}",
         f"plot: {out / 'seeds.svg'}",
+        f"contact sheet: {out / 'index.html'}",
     ]
     assert "warning" not in err
     assert written.read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in (out / "seeds.svg").read_bytes()
+    assert (out / "index.html").read_text().count("<figure") == 4  # a card per run
 
 
 async def test_a_plot_that_cannot_be_written_warns_without_failing_the_sweep(

@@ -190,9 +190,12 @@ class FleetApp(App[int]):
         self.sweep_result = result
         self.sweep = result.progress
         p = result.progress
-        plots = "".join(f"\nplot: {path}" for path in result.plots)
+        files = [f"plot: {path}" for path in result.plots]
+        files += [f"contact sheet: {result.sheet}"] if result.sheet else []
         self.notify(
-            f"{p.done} succeeded, {p.failed} failed; report in {result.out_dir}{plots}",
+            "\n".join(
+                [f"{p.done} succeeded, {p.failed} failed; report in {result.out_dir}", *files]
+            ),
             title="Sweep finished" if not p.remaining else "Sweep stopped",
             severity="information" if p.failed == 0 and not p.remaining else "warning",
             timeout=15,

@@ -445,6 +445,8 @@ def print_outcome(out: Console, err: Console, result: SweepResult) -> None:
         )
     for path in result.plots:
         out.print(f"plot: {path}", highlight=False, soft_wrap=True)
+    if result.sheet is not None:
+        out.print(f"contact sheet: {result.sheet}", highlight=False, soft_wrap=True)
     for warning in result.plot_warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
