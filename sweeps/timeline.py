@@ -81,11 +81,11 @@ def plan_timeline(path: str | Path) -> Timeline:
         pl.min_horizontal(pl.col("submitted_at").min(), pl.col("started_at").min())
     ).item()
     reload_by_run = _reload_seconds(df)
-    lanes = tuple(sorted(df["server"].unique().to_list()))
     names: dict[str, str] = {}
     if "server_name" in df.columns:  # reports from before names were recorded lack it
         pairs = df.select("server", "server_name").drop_nulls().unique().iter_rows()
         names = {str(url): str(name) for url, name in pairs}
+    lanes = tuple(sorted(df["server"].unique().to_list(), key=lambda url: names.get(url, url)))
     bars: dict[str, list[Bar]] = {lane: [] for lane in lanes}
     for row in df.sort("started_at").iter_rows(named=True):
         queued = row["submitted_at"]
