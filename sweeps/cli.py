@@ -10,6 +10,7 @@ so ``--help``, ``plan`` and headless ``sweep`` start fast.
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -41,6 +42,13 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise SystemExit(2) from None
     except FleetError as exc:
         _err(f"error: {exc}")
+        raise SystemExit(1) from None
+    except OSError as exc:
+        if exc.errno != errno.EMFILE:
+            raise
+        # Out of file descriptors, wherever it struck (a socket, a download, the
+        # display): a message, not a traceback; the journal holds every finished run.
+        _err(f"error: {exc.strerror}: raise the limit (ulimit -n) or use fewer servers")
         raise SystemExit(1) from None
 
 
