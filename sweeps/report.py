@@ -410,6 +410,8 @@ class ReportWriter:
         self._unparted = []
         for part in parts:
             part.unlink()
+        with contextlib.suppress(OSError):  # empty now, unless something else is in it
+            (self.out_dir / PARTS_DIR).rmdir()
         return self.report_path
 
     def _full_metadata(self) -> dict[str, str]:
