@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import hashlib
 import html
 import json
 import os
@@ -67,6 +68,8 @@ _ROUTES_THAT_EXIST = frozenset(
     {"/prompt", "/queue", "/history", "/interrupt", "/free", "/object_info", "/system_stats"}
 )
 """Routes every ComfyUI has: a 404 on one means the URL does not point at ComfyUI."""
+_PARSED_OBJECT_INFO: dict[bytes, dict[str, NodeSchema]] = {}
+"""Parsed /object_info bodies by content hash, oldest first (a few kept)."""
 _AUTH_STATUSES = {401: "Unauthorized", 403: "Forbidden", 407: "Proxy Authentication Required"}
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
@@ -671,8 +674,16 @@ class ComfyClient:
         """Node schemas: all of them, or one class (empty when the class is unknown)."""
         # Custom node class names have spaces, brackets, even slashes.
         path = f"/object_info/{quote(class_type, safe='')}" if class_type else "/object_info"
-        body = await self._get_json(path)
-        schemas: dict[str, NodeSchema] = self._parse(f"GET {path}", parse_object_info, body)
+        response = await self._request("GET", path)
+        # Most fleets serve byte-identical listings: parse each one once per process.
+        digest = hashlib.blake2b(response.content, digest_size=16).digest()
+        schemas = _PARSED_OBJECT_INFO.get(digest)
+        if schemas is None:
+            schemas = self._parse(f"GET {path}", parse_object_info, self._json(response))
+            if len(_PARSED_OBJECT_INFO) >= 16:
+                _PARSED_OBJECT_INFO.pop(next(iter(_PARSED_OBJECT_INFO)))
+            _PARSED_OBJECT_INFO[digest] = schemas
+        schemas = dict(schemas)  # callers may add to theirs; NodeSchema itself is frozen
         if class_type is None:
             self._schemas = schemas
         return schemas

@@ -28,6 +28,7 @@ from .costs import CostModel
 from .errors import FleetError, ServerUnreachable, SpecError
 from .grid import Grid, Run
 from .identity import RunLike
+from .open_files import check_open_files
 from .planning import Estimate, estimate
 from .preflight import Preflight, check_grid
 from .progress import SweepProgress
@@ -156,6 +157,7 @@ async def plan_sweep(
     unreachable: dict[str, str] = {}
     versions: dict[str, str | None] = {}
     if check_servers:
+        check_open_files(len(configs))  # before a thousand sockets fail with EMFILE
         facts = await asyncio.gather(*(_server_facts(s) for s in configs))
         schemas_by_server: dict[str, dict[str, NodeSchema]] = {}
         for server, fact in zip(configs, facts, strict=True):
@@ -253,6 +255,7 @@ async def run_planned(
     assert plan.preflight is not None
     spec = plan.spec
     usable = [s for s in plan.servers if s.url not in plan.unreachable]
+    check_open_files(len(usable), depth=depth)
     servers: list[ServerConfig | ServerConnection] = [
         connection_for(s) if connection_for else s for s in usable
     ]

@@ -8,6 +8,7 @@ so ``--help``, ``plan`` and headless ``sweep`` start fast.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import signal
 import sys
@@ -38,6 +39,13 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise SystemExit(BAD_INPUT) from None
     except FleetError as exc:
         fail(f"error: {exc}")
+        raise SystemExit(1) from None
+    except OSError as exc:
+        if exc.errno != errno.EMFILE:
+            raise
+        # Out of file descriptors, wherever it struck (a socket, a download, the
+        # display): a message, not a traceback; the journal holds every finished run.
+        fail(f"error: {exc.strerror}: raise the limit (ulimit -n) or use fewer servers")
         raise SystemExit(1) from None
 
 

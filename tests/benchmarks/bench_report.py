@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench_sweep import write_spec  # beside this script, on its path when it runs
+from bench_sweep import in_child, write_spec  # beside this script, on its path when it runs
 
 
 def _journal(spec: Path, runs: int) -> None:
@@ -138,12 +138,7 @@ def _measured(
 
 
 def _in_child(step: Callable[[Path], float | None], spec: Path) -> tuple[float, float]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_measured, args=(step, spec, queue))
-    child.start()
-    result = queue.get()
-    child.join()
+    result: tuple[float, float] = in_child(_measured, step, spec)
     return result
 
 

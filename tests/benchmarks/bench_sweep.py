@@ -8,7 +8,9 @@
    server in flight, nothing journaled. Each side runs twice, alternately; the
    best of each counts. The ratio is the sweep's throughput over the minimal one:
    what the engine (group-committed journal, report, scheduler) costs.
-2. Planning memory: peak bytes to plan (len, index, sample) a 1,000,000-run grid,
+2. Plan at scale: ``plan_sweep`` of a 1,000,000-run grid, its time and peak RSS
+   against the goals (2 s, 200 MB).
+3. Planning memory: peak bytes to plan (len, index, sample) a 1,000,000-run grid,
    against the peak bytes of materialising 1,000 of its runs as a list.
 """
 
@@ -18,11 +20,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
+import resource
 import shutil
 import tempfile
 import time
 import tracemalloc
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,14 +161,7 @@ async def dispatch(runs: int, servers: int) -> None:
 
 def planning_memory() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        shutil.copy(REPO / "sample_workflows" / "model_free.json", folder / "model_free.json")
-        spec = folder / "big.yaml"
-        spec.write_text(
-            "name: big\nworkflow: model_free.json\n"
-            "grid:\n  Noise.seed: {range: [0, 10000]}\n"
-            "  Noise.strength: {range: [0.0, 1.0, 0.01]}\n"
-        )
+        spec = big_spec(Path(tmp))
         tracemalloc.start()
         grid = Grid(load_spec(spec))
         total = len(grid)
@@ -183,13 +181,61 @@ def planning_memory() -> None:
     )
 
 
+def in_child(target: Callable[..., None], *args: object) -> Any:
+    """Run ``target(*args, queue)`` in a fresh (spawned) process; what it puts, returned."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(*args, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def big_spec(folder: Path) -> Path:
+    """A 1,000,000-run spec."""
+    shutil.copy(REPO / "sample_workflows" / "model_free.json", folder / "model_free.json")
+    spec = folder / "big.yaml"
+    spec.write_text(
+        "name: big\nworkflow: model_free.json\n"
+        "grid:\n  Noise.seed: {range: [0, 10000]}\n"
+        "  Noise.strength: {range: [0.0, 1.0, 0.01]}\n"
+    )
+    return spec
+
+
+def _plan_in_child(spec: Path, queue: multiprocessing.Queue) -> None:
+    from sweeps.runner import plan_sweep
+
+    async def plan() -> float:
+        async with Simulator(SimConfig(speed=0.0)) as sim:
+            start = time.perf_counter()
+            result = await plan_sweep(spec, servers=[sim.url])
+            assert result.ok and len(result.grid) == 1_000_000, result.preflight
+            return time.perf_counter() - start
+
+    elapsed = asyncio.run(plan())
+    queue.put((elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def plan_at_scale() -> None:
+    """``plan_sweep`` of a 1,000,000-run grid against a simulator, in a fresh process:
+    its time, and the process's peak RSS (imports and simulator included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        elapsed, peak_mib = in_child(_plan_in_child, big_spec(Path(tmp)))
+    print("plan: 1,000,000 runs checked against a simulator (a fresh process)")
+    print(f"  {elapsed:.2f} s, peak RSS {peak_mib:.0f} MiB")
+    print(f"  ratio time / 2 s: {elapsed / 2:.2f}; ratio peak RSS / 200 MB: {peak_mib / 200:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--servers", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(dispatch(args.runs, args.servers))
+    plan_at_scale()
     planning_memory()
+    asyncio.run(dispatch(args.runs, args.servers))
 
 
 if __name__ == "__main__":
