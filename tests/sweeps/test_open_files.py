@@ -54,7 +54,7 @@ def test_running_out_of_files_is_a_message_not_a_traceback(
 ) -> None:
     import errno
 
-    from sweeps.cli import _run
+    from sweeps.cli.commands import _run
 
     async def out_of_files() -> None:
         raise OSError(errno.EMFILE, "Too many open files")
