@@ -89,6 +89,13 @@ class Workflow:
     path: Path | None = None
     _prompt: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _resolved: dict[str, InputRef] = field(default_factory=dict, repr=False, compare=False)
+    _text: str = field(default="", repr=False, compare=False)
+    """``_prompt`` as JSON: decoding it is a deep copy several times cheaper than
+    :func:`copy.deepcopy`, and a sweep copies the graph for every prompt it builds."""
+
+    def __post_init__(self) -> None:
+        if not self._text:
+            object.__setattr__(self, "_text", json.dumps(self._prompt))
 
     @classmethod
     def from_prompt(
@@ -170,7 +177,7 @@ class Workflow:
         List values are wrapped as ``{"__value__": [...]}``, because ComfyUI would
         otherwise read a two-item list as a link (PROTOCOL 1.2).
         """
-        prompt = copy.deepcopy(self._prompt)
+        prompt: dict[str, Any] = json.loads(self._text)
         seen: dict[InputRef, str] = {}
         for address, value in params.items():
             ref = self.resolve(address)
