@@ -27,7 +27,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,15 +196,26 @@ class CostModel:
         return [n for n, node in prompt.items() if "Loader" in str(node.get("class_type", ""))]
 
     def prompt_cost(
-        self, prompt: Mapping[str, Any], signatures: Mapping[str, str], kept: set[str]
+        self,
+        prompt: Mapping[str, Any],
+        signatures: Mapping[str, str],
+        kept: set[str],
+        *,
+        typical: Container[str] = (),
     ) -> float | None:
         """Seconds on a speed-1 server to run ``prompt`` when the outputs of ``kept``
-        signatures are cached; None when any node that must run was never seen."""
+        signatures are cached; None when any node that must run was never seen.
+        Nodes in ``typical`` cost their class's mean: they stand for many runs (a
+        seed's sampler), and one run's own time says less than all of them."""
         total = 0.0
         for node_id, node in prompt.items():
             if signatures[node_id] in kept:
                 continue
-            cost = self.node_cost(str(node.get("class_type")), signatures[node_id])
+            class_type = str(node.get("class_type"))
+            if signatures[node_id] in typical:
+                cost = self._class_mean(class_type)
+            else:
+                cost = self.node_cost(class_type, signatures[node_id])
             if cost is None:
                 return None
             total += cost

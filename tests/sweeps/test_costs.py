@@ -115,3 +115,15 @@ def test_node_times_are_scaled_to_the_servers_own_run_time() -> None:
     sigs = node_signatures(_prompt())
     assert model.node_cost("FancyModelLoader", sigs["1"]) == 1.5
     assert model.node_cost("Sample", sigs["3"]) == 0.5
+
+
+def test_a_node_standing_for_many_runs_costs_its_class_mean() -> None:
+    model = CostModel()
+    for seed, seconds in ((1, 3.0), (2, 1.0)):  # seed 1 ran while the server warmed up
+        timings = [{"node_id": "3", "seconds": seconds}]
+        model.observe("http://a", _prompt(seed=seed), timings, ["1", "2"], seconds)
+    prompt = _prompt(seed=1)
+    sigs = node_signatures(prompt)
+    kept = {sigs["1"], sigs["2"]}
+    assert model.prompt_cost(prompt, sigs, kept) == 3.0
+    assert model.prompt_cost(prompt, sigs, kept, typical={sigs["3"]}) == 2.0
