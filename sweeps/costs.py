@@ -151,6 +151,16 @@ class CostModel:
         times = [t for t in times if t > 0]
         return math.exp(statistics.fmean(map(math.log, times))) if times else None
 
+    def _class_cost(self, class_type: str) -> float | None:
+        """The class's mean time on a speed-1 server, from every server that ran it
+        (a class seen only on slow servers is not slow itself)."""
+        times = [
+            c[class_type].value * self.speed(url)
+            for url, c in self.by_server.items()
+            if class_type in c and c[class_type].value > 0
+        ]
+        return math.exp(statistics.fmean(map(math.log, times))) if times else None
+
     def load_like(self, class_type: str) -> bool:
         """Paid once and then kept, and costly: the loaders of whatever kind."""
         if not self.cached_classes.get(class_type) or self.run.count == 0:
@@ -185,7 +195,7 @@ class CostModel:
         known = self.by_signature.get(signature)
         if known:
             return statistics.fmean(m.value * self.speed(url) for url, m in known.items())
-        return self._class_mean(class_type)
+        return self._class_cost(class_type)
 
     def group_nodes(self, prompt: Mapping[str, Any]) -> list[str]:
         """Ids of the nodes whose outputs a server keeps and that are worth grouping by:
@@ -213,7 +223,7 @@ class CostModel:
                 continue
             class_type = str(node.get("class_type"))
             if signatures[node_id] in typical:
-                cost = self._class_mean(class_type)
+                cost = self._class_cost(class_type)
             else:
                 cost = self.node_cost(class_type, signatures[node_id])
             if cost is None:
