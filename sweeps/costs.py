@@ -27,7 +27,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,16 @@ class CostModel:
         times = [t for t in times if t > 0]
         return math.exp(statistics.fmean(map(math.log, times))) if times else None
 
+    def _class_cost(self, class_type: str) -> float | None:
+        """The class's mean time on a speed-1 server, from every server that ran it
+        (a class seen only on slow servers is not slow itself)."""
+        times = [
+            c[class_type].value * self.speed(url)
+            for url, c in self.by_server.items()
+            if class_type in c and c[class_type].value > 0
+        ]
+        return math.exp(statistics.fmean(map(math.log, times))) if times else None
+
     def load_like(self, class_type: str) -> bool:
         """Paid once and then kept, and costly: the loaders of whatever kind."""
         if not self.cached_classes.get(class_type) or self.run.count == 0:
@@ -187,7 +197,7 @@ class CostModel:
         known = self.by_signature.get(signature)
         if known:
             return statistics.fmean(m.value * self.speed(url) for url, m in known.items())
-        return self._class_mean(class_type)
+        return self._class_cost(class_type)
 
     def group_nodes(self, prompt: Mapping[str, Any]) -> list[str]:
         """Ids of the nodes whose outputs a server keeps and that are worth grouping by:
@@ -198,15 +208,26 @@ class CostModel:
         return [n for n, node in prompt.items() if "Loader" in str(node.get("class_type", ""))]
 
     def prompt_cost(
-        self, prompt: Mapping[str, Any], signatures: Mapping[str, str], kept: set[str]
+        self,
+        prompt: Mapping[str, Any],
+        signatures: Mapping[str, str],
+        kept: set[str],
+        *,
+        typical: Container[str] = (),
     ) -> float | None:
         """Seconds on a speed-1 server to run ``prompt`` when the outputs of ``kept``
-        signatures are cached; None when any node that must run was never seen."""
+        signatures are cached; None when any node that must run was never seen.
+        Nodes in ``typical`` cost their class's mean: they stand for many runs (a
+        seed's sampler), and one run's own time says less than all of them."""
         total = 0.0
         for node_id, node in prompt.items():
             if signatures[node_id] in kept:
                 continue
-            cost = self.node_cost(str(node.get("class_type")), signatures[node_id])
+            class_type = str(node.get("class_type"))
+            if signatures[node_id] in typical:
+                cost = self._class_cost(class_type)
+            else:
+                cost = self.node_cost(class_type, signatures[node_id])
             if cost is None:
                 return None
             total += cost

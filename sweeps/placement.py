@@ -163,11 +163,13 @@ class Placement:
         self._costs = costs
         self._speed = speed
         self._runs: dict[Hashable, deque[RunLike]] = {}
+        self._key_of: dict[str, Hashable] = {}
         self._eligible: dict[Hashable, frozenset[str]] = {}
         for run in runs:
             able = frozenset(s for s in servers if eligible(run, s))
             key = (group_of(run), able)
             self._runs.setdefault(key, deque()).append(run)
+            self._key_of[run.run_id] = key
             self._eligible[key] = able
         self._samples = {k: list(r)[:2] for k, r in self._runs.items()}
         self.loaded: dict[str, Hashable | None] = dict.fromkeys(self.servers)
@@ -222,6 +224,18 @@ class Placement:
         if self._steal(server, available=available, idle=idle):
             return self.take(server, available=available, idle=idle)
         return None
+
+    def sooner_by(self, run: RunLike, *, thief: str, victim: str, ahead: int) -> float:
+        """Seconds ``run`` would end sooner on ``thief`` (idle) than on ``victim``, where
+        ``ahead`` prompts (itself included) are before it; counts the load ``thief``
+        would pay first. Negative when moving it does not pay off."""
+        key = self._key_of.get(run.run_id)
+        group = self.groups.get(key) if key is not None else None
+        run_s, load_s = (group.run_s, group.load_s) if group is not None else (1.0, 0.0)
+        load = 0.0 if self.loaded.get(thief) == key else load_s
+        there = ahead * run_s / max(self._speed(victim), 1e-9)
+        here = (load + run_s) / max(self._speed(thief), 1e-9)
+        return there - here if here < 0.75 * there else -1.0
 
     def _pop(self, key: Hashable) -> RunLike:
         runs = self._runs[key]

@@ -43,8 +43,9 @@ def _group_costs(
             shared = set(signatures[0].values()) & set(signatures[1].values())
         else:
             shared = {signatures[0][n] for n in model.group_nodes(prompts[0])}
-        run_s = model.prompt_cost(prompts[0], signatures[0], shared)
-        whole = model.prompt_cost(prompts[0], signatures[0], set())
+        varying = set(signatures[0].values()) - shared
+        run_s = model.prompt_cost(prompts[0], signatures[0], shared, typical=varying)
+        whole = model.prompt_cost(prompts[0], signatures[0], set(), typical=varying)
         if run_s is None or whole is None:
             return None
         return run_s, whole - run_s

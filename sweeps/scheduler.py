@@ -44,6 +44,7 @@ from .errors import (
 )
 from .events import Event, ExecutionStart
 from .identity import RunIdentity, RunLike
+from .placement import Placement
 from .planning import PLAN_LIMIT, placement_for
 from .pool import Pool
 from .progress import RunEvent, ServerProgress, SweepProgress
@@ -124,6 +125,7 @@ class Sweep:
         the server has answered the POST that queued it."""
         self.extra_data = extra_data
         self.costs = costs
+        self._placement: Placement | None = None
         self._learned = 0
         self._stopping = asyncio.Event()
         self._live: dict[str, _Live] = {}
@@ -184,6 +186,7 @@ class Sweep:
                 model=self.costs,
             )
             pool = Pool((), list(by_url), placement=placement, available=self._available)
+            self._placement = placement
         else:
             pool = Pool(runs, list(by_url), self.affinity)
         self._publish_plan(pool)
@@ -317,9 +320,9 @@ class Sweep:
         server as fast, or on a slower one. None when none would finish sooner.
         A prompt that started before the withdrawal arrived stays where it is, so
         every run ends exactly once."""
-        assert self.costs is not None
-        costs = self.costs
-        mine = 1 / costs.speed(thief)  # in runs of a speed-1 server, as below
+        placement = self._placement
+        if placement is None:
+            return None
         ahead: dict[str, int] = {}  # our prompts before this one on its server
         best: tuple[float, str, _Live] | None = None
         for prompt_id, live in self._live.items():  # in the order they were queued
@@ -329,10 +332,9 @@ class Sweep:
                 continue
             if live.submitted_clock is None or not self.eligible(live.run, thief):
                 continue
-            there = ahead[victim] / costs.speed(victim)  # when it would end there
-            # Worth a withdrawal only when clearly sooner here.
-            if mine < 0.75 * there and (best is None or there - mine > best[0]):
-                best = (there - mine, prompt_id, live)
+            gain = placement.sooner_by(live.run, thief=thief, victim=victim, ahead=ahead[victim])
+            if gain > 0 and (best is None or gain > best[0]):
+                best = (gain, prompt_id, live)
         if best is None:
             return None
         _, prompt_id, live = best
@@ -359,7 +361,7 @@ class Sweep:
         url = conn.url
         failures = 0
         while True:
-            steal = self._steal_tail if self.costs is not None else None
+            steal = self._steal_tail if self._placement is not None else None
             item = await pool.take(url, self.eligible, self._stopping, steal)
             if item is None:
                 return

@@ -115,3 +115,23 @@ def test_node_times_are_scaled_to_the_servers_own_run_time() -> None:
     sigs = node_signatures(_prompt())
     assert model.node_cost("FancyModelLoader", sigs["1"]) == 1.5
     assert model.node_cost("Sample", sigs["3"]) == 0.5
+
+
+def test_a_node_standing_for_many_runs_costs_its_class_mean() -> None:
+    model = CostModel()
+    for seed, seconds in ((1, 3.0), (2, 1.0)):  # seed 1 ran while the server warmed up
+        timings = [{"node_id": "3", "seconds": seconds}]
+        model.observe("http://a", _prompt(seed=seed), timings, ["1", "2"], seconds)
+    prompt = _prompt(seed=1)
+    sigs = node_signatures(prompt)
+    kept = {sigs["1"], sigs["2"]}
+    assert model.prompt_cost(prompt, sigs, kept) == 3.0
+    assert model.prompt_cost(prompt, sigs, kept, typical={sigs["3"]}) == 2.0
+
+
+def test_a_class_seen_only_on_a_slow_server_costs_what_it_would_at_speed_1() -> None:
+    model = _trained()  # fast is 2x, slow 0.5x the fleet's typical server
+    prompt = {"9": {"class_type": "Upscale", "inputs": {"factor": 2}}}
+    model.observe("http://slow", prompt, [{"node_id": "9", "seconds": 8.0}], [], 8.0)
+    other = {"9": {"class_type": "Upscale", "inputs": {"factor": 3}}}
+    assert model.node_cost("Upscale", node_signatures(other)["9"]) == 4.0

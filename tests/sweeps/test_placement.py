@@ -126,3 +126,16 @@ def test_redrawn_shares_keep_each_server_on_what_it_has_loaded() -> None:
     servers = [ServerSlot("a", loaded="x"), ServerSlot("b", loaded="y")]
     plan = place(groups, servers)
     assert plan["a"][0] == ("x", 20) and plan["b"][0] == ("y", 20)
+
+
+def test_a_queued_run_moves_only_when_it_ends_clearly_sooner_load_included() -> None:
+    runs = [_Run(0, "m"), _Run(1, "n")]
+    placement = _placement(runs, {"slow": 1.0, "fast": 4.0, "fast2": 4.0})  # run 1 s, load 10 s
+    m = next(key for key in placement.groups if key[0] == "m")  # type: ignore[index]
+    placement.loaded.update({"slow": m, "fast": None})
+    # Two ahead on the slow server: 2 s there, 10.25 s here with the load first.
+    assert placement.sooner_by(runs[0], thief="fast", victim="slow", ahead=2) < 0
+    placement.loaded["fast"] = m
+    assert placement.sooner_by(runs[0], thief="fast", victim="slow", ahead=2) == 2 - 0.25
+    # As fast as the victim and next in line there: not worth a withdrawal.
+    assert placement.sooner_by(runs[0], thief="fast", victim="fast2", ahead=1) < 0
