@@ -301,3 +301,25 @@ async def test_sweep_json_stream(tmp_path: Path, sim: Simulator) -> None:
     assert "progress" in kinds and kinds[-1] == "summary"
     assert events[-1]["failed"] == 2 and events[-1]["done"] == 0
     assert events[-1]["report"].endswith("report.parquet")
+
+
+def test_sim_knobs_reach_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import sweeps.simulator
+    from sweeps.cli import main
+
+    served: list[SimConfig] = []
+
+    async def serve(config: SimConfig, *, host: str, port: int) -> None:
+        served.append(config)
+
+    monkeypatch.setattr(sweeps.simulator, "serve", serve)
+    args = ["sim", "--load-ms", "2000", "--step-ms", "5", "--comfy-version", "0.8.0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    [config] = served
+    assert config.costs.checkpoint_load_ms == 2000 and config.costs.sampler_step_ms == 5
+    assert config.comfy_version == "0.8.0"
+    bad = CliRunner().invoke(main, ["sim", "--load-ms", "-1"])
+    assert bad.exit_code == 2 and "--load-ms" in bad.output

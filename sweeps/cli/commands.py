@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -428,6 +429,20 @@ def sheet(out: Path, output: Path | None) -> None:
 )
 @click.option("--previews/--no-previews", default=True, show_default=True)
 @click.option("--crystools", is_flag=True, help="Send Crystools monitor messages.")
+@click.option(
+    "--load-ms",
+    type=click.FloatRange(min=0.0),
+    default=400.0,
+    show_default=True,
+    help="A checkpoint load, in ms at speed 1 (paid when another checkpoint was resident).",
+)
+@click.option(
+    "--step-ms",
+    type=click.FloatRange(min=0.0),
+    default=160.0,
+    show_default=True,
+    help="One sampler step, in ms at speed 1.",
+)
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True)
 @click.option(
     "--vram-gb",
@@ -478,6 +493,8 @@ def sim(
     speed: float,
     previews: bool,
     crystools: bool,
+    load_ms: float,
+    step_ms: float,
     device: Literal["cuda", "cpu"],  # click.Choice keeps it to these
     vram_gb: float,
     data_dir: Path | None,
@@ -500,8 +517,10 @@ def sim(
         version_config = SimConfig(comfy_version=comfy_version or NEWEST, gpus=gpus)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--comfy-version") from None
+    costs = replace(version_config.costs, checkpoint_load_ms=load_ms, sampler_step_ms=step_ms)
     config = version_config.with_changes(
         speed=speed,
+        costs=costs,
         previews=previews,
         crystools=crystools,
         device_type=device,
