@@ -118,10 +118,19 @@ async def origin_only(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def fault_gate(sim: Simulator) -> Middleware:
-    """Hold every request while ``sim.faults.hang_http`` is set."""
+    """Hold every request while ``sim.faults.hang_http`` is set; answer none while not listening.
+
+    ``die()`` and ``refuse_connections()`` cut the connections aiohttp knows of, but
+    one the loop was still accepting as the listener closed is not known yet: it
+    would go on answering for a dead server. Its requests are cut here instead.
+    """
 
     @web.middleware
     async def hang(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not sim.listening:
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable()  # never reaches the client: the socket is gone
         await sim.faults.wait_http()
         return await handler(request)
 

@@ -106,6 +106,11 @@ class Simulator:
         return self.url.replace("http://", "ws://", 1) + "/ws"
 
     @property
+    def listening(self) -> bool:
+        """False between :meth:`die` or :meth:`refuse_connections` and the next listen."""
+        return self._site is not None
+
+    @property
     def alive(self) -> bool:
         """False after :meth:`die`, until :meth:`restart`."""
         return self._alive

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import httpx
 import pytest
 
@@ -130,3 +133,35 @@ async def test_refuse_cuts_pooled_keep_alive_connections(sim: Simulator) -> None
             assert sim.hub.client_count == 1
         await sim.accept_connections()
         assert (await http.get("/prompt")).status_code == 200
+
+
+@pytest.mark.parametrize("loop_steps", [0, 1, 3, 4])
+async def test_die_mid_accept_leaves_no_connection_that_answers(
+    sim: Simulator, loop_steps: int
+) -> None:
+    """A connection the loop was still accepting when the process died gets no answer.
+
+    The client connects (the kernel completes it at once), then the event loop
+    runs ``loop_steps`` iterations of the accept before ``die()``. At 3 the
+    transport exists but aiohttp's ``connection_made`` has not run, so ``die()``
+    cannot see it: before the fix that connection answered ``POST /interrupt``
+    with 200 from a dead server (the flaky TUI test "interrupt on a server that
+    just died"). At 2, Python 3.11's asyncio drops the half-accepted socket
+    without closing it: the client hears nothing until its own timeout, which
+    is no answer either, but cannot be asserted without waiting on a clock.
+    """
+    client = socket.create_connection((sim.host, sim.port))
+    for _ in range(loop_steps):
+        await asyncio.sleep(0)  # steps the loop into the accept; not a wait for anything
+    await sim.die()
+    reader, writer = await asyncio.open_connection(sock=client)
+    try:
+        writer.write(b"POST /interrupt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        async with asyncio.timeout(5):
+            try:
+                answer = await reader.read(4096)  # the first bytes of an answer, or EOF
+            except ConnectionResetError:
+                answer = b""
+        assert answer == b""
+    finally:
+        writer.close()
