@@ -180,7 +180,7 @@ async def test_a_running_sweeps_parts_read_as_one_table(
 
     resumed = ReportWriter(tmp_path)
     assert resumed.succeeded() == {"id0", "id1"}
-    assert resumed._unparted == []  # the parts hold every record: none rebuilt
+    assert resumed._unparted == [] and resumed._unparted_read is None  # parts hold all
     resumed.close()
     assert not (tmp_path / PARTS_DIR).exists()  # gathered into the report
     df = load_report(tmp_path / "report.parquet")
@@ -199,7 +199,7 @@ def test_a_journal_without_parquet_is_rebuilt_in_slices(
             journal.write(_record(index).to_json() + "\n")
     report = ReportWriter(tmp_path)
     assert len(list((tmp_path / PARTS_DIR).glob("*.parquet"))) == 2
-    assert len(report._unparted) == 1
+    assert report._unparted_read is not None and report._unparted_read.height == 1
     report.close()
     assert load_report(tmp_path)["run_index"].to_list() == [0, 1, 2, 3, 4]
 
@@ -223,3 +223,89 @@ def test_a_full_disk_at_the_end_keeps_the_parts_and_says_so(
     with ReportWriter(tmp_path) as again:  # room again: the same command finishes the report
         assert again.succeeded() == {"id0"}
     assert load_report(tmp_path)["run_id"].to_list() == ["id0"]
+
+
+def _varied_records() -> list[RunRecord]:
+    """Records that test every typing rule: seeds beyond int64, ints mixed with floats
+    and with strings, lists, missing values, failures, a retry, times without microseconds."""
+    records = [
+        _record(0, **{"KSampler.seed": 2**64 - 1, "mix": 1, "word": "a", "flag": True, "bit": 1}),
+        _record(1, **{"KSampler.seed": 5, "mix": 1.5, "odd": "x", "flag": False}),
+        _record(2, status="failed", **{"KSampler.seed": None, "odd": 3, "shape": [1, 2]}),
+        _record(3, **{"KSampler.seed": 7, "word": None, "shape": {"w": 512}, "bit": False}),
+    ]
+    bare = RunRecord("id4", 4, "other", 1, {}, "interrupted", error_type="Timeout")
+    late = RunRecord(
+        "id5",
+        5,
+        "wf",
+        0,
+        {"KSampler.seed": 9},
+        "failed",
+        server="http://b",
+        prompt_id="p5",
+        submitted_at=datetime(2026, 1, 1, 0, 0, 0, 250_000, tzinfo=UTC),
+        node_timings=({"node_id": "3", "class_type": "KSampler", "seconds": 0.5},),
+        error_type="ExecutionError",
+        error_message="boom",
+        error_node="3",
+        extra={"note": 1},
+    )
+    return [*records, bare, late, _record(2, **{"KSampler.seed": 11, "odd": "y"})]
+
+
+@pytest.mark.parametrize("part_rows", [3, 10_000])
+def test_a_rebuilt_journal_equals_the_report_built_from_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part_rows: int
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from sweeps import report as report_module
+
+    monkeypatch.setattr(report_module, "_PART_ROWS", part_rows)
+    addresses = ["KSampler.seed", "KSampler.cfg"]
+    rebuilt: list[pl.DataFrame] = []
+    for folder in ("read", "built"):
+        (tmp_path / folder).mkdir()
+        with (tmp_path / folder / JOURNAL_NAME).open("w") as journal:
+            journal.writelines(r.to_json() + "\n" for r in _varied_records())
+        if folder == "built":  # the slow way: a Python object per record, then columns
+            monkeypatch.setattr(
+                report_module,
+                "journal_frame",
+                lambda lines, names: report_module.records_frame(
+                    [RunRecord.from_json(line.decode()) for line in lines], names
+                ),
+            )
+        ReportWriter(tmp_path / folder, addresses=addresses).close()
+        rebuilt.append(load_report(tmp_path / folder))
+    read, built = rebuilt
+    assert_frame_equal(read, built)  # values, column order and types
+    assert read["run_id"].to_list() == [f"id{i}" for i in range(6)]
+    assert read["status"][2] == "success"  # the retry replaced the failure
+    assert read.schema["KSampler.seed"] == pl.UInt64  # in every slicing
+    assert read["KSampler.seed"].to_list() == [2**64 - 1, 5, 11, 7, None, 9]
+    assert read.schema["flag"] == pl.Boolean
+    assert read["node_timings"][5].to_list() == [
+        {"node_id": "3", "class_type": "KSampler", "seconds": 0.5, "cached": None}
+    ]
+    assert read["submitted_at"][5] == datetime(2026, 1, 1, 0, 0, 0, 250_000, tzinfo=UTC)
+    if part_rows > len(_varied_records()):  # one slice: one column type per parameter
+        assert read.schema["mix"] == pl.Float64
+        assert read["odd"].to_list() == [None, '"x"', '"y"', None, None, None]
+        assert read["bit"].to_list() == ["1", None, None, "false", None, None]
+
+
+def test_a_torn_success_in_a_rebuilt_slice_is_run_again(tmp_path: Path) -> None:
+    records = _varied_records()
+    torn = _record(5).to_json()
+    cut = torn.index("}]") + 1  # cut after a nested object: the line still ends in "}"
+    with (tmp_path / JOURNAL_NAME).open("w") as journal:
+        journal.write(records[0].to_json() + "\n" + torn[:cut] + "\n")
+        journal.write(records[1].to_json() + "\n")
+    report = ReportWriter(tmp_path)
+    assert report.succeeded() == {"id0", "id1"}  # not id5: its record is lost
+    report.close()
+    df = load_report(tmp_path)
+    assert df["run_id"].to_list() == ["id0", "id1"]
+    assert df.schema["KSampler.seed"] == pl.UInt64
