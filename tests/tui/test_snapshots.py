@@ -7,6 +7,7 @@ the diff in ``snapshot_report.html``.
 from __future__ import annotations
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from .snapshot_apps.fleets import mixed, one, pair, sweep_progress
 
@@ -109,6 +110,10 @@ def test_start_sweep_dialog(snap_compare, tmp_path, monkeypatch):
 
     async def run_before(pilot: Pilot[object]) -> None:
         await pilot.press("s", *"sweeps/nightly.yaml")
+        # The cursor blinks every 0.5 s from the last key: on a loaded machine the
+        # screenshot could land in its "off" half. A steady cursor is always drawn.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await _settle(pilot)
 
     assert snap_compare(mixed(2).app(), run_before=run_before)
