@@ -216,6 +216,7 @@ def test_a_full_disk_at_the_end_keeps_the_parts_and_says_so(
         raise pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)")
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", full)
     with pytest.raises(ReportUnwritable, match=r"report.parquet: .*No space left.*runs.jsonl"):
         report.close()
     monkeypatch.undo()
@@ -229,10 +230,16 @@ def _varied_records() -> list[RunRecord]:
     """Records that test every typing rule: seeds beyond int64, ints mixed with floats
     and with strings, lists, missing values, failures, a retry, times without microseconds."""
     records = [
-        _record(0, **{"KSampler.seed": 2**64 - 1, "mix": 1, "word": "a", "flag": True, "bit": 1}),
-        _record(1, **{"KSampler.seed": 5, "mix": 1.5, "odd": "x", "flag": False}),
-        _record(2, status="failed", **{"KSampler.seed": None, "odd": 3, "shape": [1, 2]}),
-        _record(3, **{"KSampler.seed": 7, "word": None, "shape": {"w": 512}, "bit": False}),
+        _record(
+            0,
+            "success",
+            **{"KSampler.seed": 2**64 - 1, "mix": 1, "word": "a", "flag": True, "bit": 1},
+        ),
+        _record(1, "success", **{"KSampler.seed": 5, "mix": 1.5, "odd": "x", "flag": False}),
+        _record(2, "failed", **{"KSampler.seed": None, "odd": 3, "shape": [1, 2]}),
+        _record(
+            3, "success", **{"KSampler.seed": 7, "word": None, "shape": {"w": 512}, "bit": False}
+        ),
     ]
     bare = RunRecord("id4", 4, "other", 1, {}, "interrupted", error_type="Timeout")
     late = RunRecord(
@@ -309,3 +316,29 @@ def test_a_torn_success_in_a_rebuilt_slice_is_run_again(tmp_path: Path) -> None:
     df = load_report(tmp_path)
     assert df["run_id"].to_list() == ["id0", "id1"]
     assert df.schema["KSampler.seed"] == pl.UInt64
+
+
+def test_parts_in_order_are_streamed_into_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from sweeps import report as report_module
+
+    monkeypatch.setattr(report_module, "_PART_ROWS", 2)
+    records = [_record(i) for i in range(5)]
+    with (tmp_path / JOURNAL_NAME).open("w") as journal:
+        journal.writelines(r.to_json() + "\n" for r in records)
+    merged: list[pl.DataFrame | pl.LazyFrame] = []
+    merge = report_module._merged
+
+    def spy(sources: list[pl.LazyFrame]) -> pl.DataFrame | pl.LazyFrame:
+        merged.append(merge(sources))
+        return merged[-1]
+
+    monkeypatch.setattr(report_module, "_merged", spy)
+    ReportWriter(tmp_path, addresses=["KSampler.seed"]).close()
+    assert [type(m) for m in merged] == [pl.LazyFrame]  # in order: streamed, not held
+    expected = report_module.records_frame(records, ["KSampler.seed"])
+    assert_frame_equal(load_report(tmp_path), expected)
+    assert not (tmp_path / PARTS_DIR).exists()
