@@ -214,10 +214,10 @@ async def cancel_prompts(servers: Sequence[ServerConfig], prompt_ids: Sequence[s
         queue = await client.get_queue()
         pending = [i.prompt_id for i in queue.pending if i.prompt_id in wanted]
         running = [i.prompt_id for i in queue.running if i.prompt_id in wanted]
-        if pending:
-            await client.delete_from_queue(pending)
-        for prompt_id in running:
-            await client.interrupt(prompt_id)
+        if pending or running:
+            # Race-free through /api/jobs where the server has it (0.26+); else a
+            # /queue delete, then interrupts that name their prompt.
+            await client.cancel([*pending, *running])
         return {"pending": pending, "running": running}
 
     answers = await ask_all(servers, ask)

@@ -6,9 +6,11 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from sweeps.client import ComfyClient
 from sweeps.events import Progress
-from sweeps.simulator import Simulator
+from sweeps.simulator import NEWEST, SimConfig, Simulator
 from tests.cli import comfyfleet
 from tests.simulator.prompts import sleep_prompt
 
@@ -55,7 +57,16 @@ async def test_queue_shows_pending_in_order_and_clear_empties_it(sim: Simulator)
     assert server["pending"] == [] and [p["prompt_id"] for p in server["running"]] == ids[:1]
 
 
-async def test_cancel_finds_prompts_on_whichever_server_holds_them(sim, sim2) -> None:
+@pytest.mark.parametrize("version", ["0.8.0", NEWEST])  # /queue + /interrupt, /api/jobs
+async def test_cancel_finds_prompts_on_whichever_server_holds_them(version: str) -> None:
+    async with (
+        Simulator(SimConfig(speed=0.02, comfy_version=version)) as sim,
+        Simulator(SimConfig(speed=0.0, seed=2, comfy_version=version)) as sim2,
+    ):
+        await _cancel_across(sim, sim2)
+
+
+async def _cancel_across(sim: Simulator, sim2: Simulator) -> None:
     sim2.faults.stall_worker = True
     started = asyncio.Event()
     async with ComfyClient(sim.url) as busy, ComfyClient(sim2.url) as stalled:
