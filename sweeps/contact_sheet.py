@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .report import REPORT_NAME, load_report, report_metadata
+from .report import REPORT_NAME, load_report, param_columns, report_metadata
 from .xyplot import IMAGE_SUFFIXES
 
 __all__ = ["SHEET_NAME", "write_contact_sheet"]
 
 SHEET_NAME = "index.html"
-_FIXED_FIRST = "run_id"
 
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
@@ -64,7 +63,7 @@ def write_contact_sheet(path: str | Path, dest: str | os.PathLike[str] | None = 
     out_dir = report if report.is_dir() else report.parent
     dest = Path(dest) if dest is not None else out_dir / SHEET_NAME
     df = load_report(path).sort("run_index")
-    params = df.columns[: df.columns.index(_FIXED_FIRST)]
+    params = param_columns(df)
     swept = [c for c in params if df[c].n_unique() > 1]
     name = report_metadata(path).get("sweep")
     title = name if isinstance(name, str) else out_dir.name

@@ -35,6 +35,7 @@ __all__ = [
     "Submission",
     "journal_owner",
     "load_report",
+    "param_columns",
     "report_files",
     "report_metadata",
 ]
@@ -640,6 +641,11 @@ def _foreign_sweep(out_dir: Path, owner: str, sweep: str) -> str:
         f"output {out_dir} holds the runs of sweep {owner!r}, not {sweep!r}; "
         "give this sweep its own output directory (output: or --out), or remove that one"
     )
+
+
+def param_columns(df: pl.DataFrame) -> list[str]:
+    """The report's swept-address columns: every column before its fixed ones."""
+    return df.columns[: df.columns.index("run_id")]
 
 
 def records_frame(records: Sequence[RunRecord], addresses: Sequence[str]) -> pl.DataFrame:

@@ -13,12 +13,9 @@ from typing import Any
 
 import polars as pl
 
-from .report import load_report, report_metadata
+from .report import load_report, param_columns, report_metadata
 
 __all__ = ["Summary", "ValueStats", "summarize"]
-
-_FIXED_FIRST = "run_id"
-"""The report's first fixed column: the swept addresses come before it."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ def summarize(path: str | Path, *, max_failures: int = 10) -> Summary:
     """Summarize the report in ``path`` (an output directory or its Parquet file)."""
     df = load_report(path)
     meta = report_metadata(path)
-    params = df.columns[: df.columns.index(_FIXED_FIRST)]
+    params = param_columns(df)
     swept = [c for c in params if df[c].n_unique() > 1]
     by_status = dict(df.group_by("status").len().sort("status").iter_rows())
     # Reports from before server names were recorded have URLs only.

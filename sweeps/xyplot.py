@@ -18,13 +18,11 @@ from typing import Any
 import polars as pl
 
 from .errors import SpecError
-from .report import REPORT_NAME, load_report, report_files, report_metadata
+from .report import REPORT_NAME, load_report, param_columns, report_files, report_metadata
 
 __all__ = ["Cell", "XYPlot", "parse_where", "plan_xy_plot", "plan_xyz_plot", "render_xy_plot"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
-_FIXED_FIRST = "run_id"
-"""The report's first fixed column: the swept addresses come before it."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,7 @@ class _Report:
         if not report_files(path):
             raise SpecError(f"{out_dir}: no {REPORT_NAME} here; pass a sweep's output directory")
         df = load_report(path).sort("run_index")
-        params = df.columns[: df.columns.index(_FIXED_FIRST)]
+        params = param_columns(df)
         for address in (x, *([y] if y is not None else []), *more):
             _check_address(address, params, report_file)
         if y == x:

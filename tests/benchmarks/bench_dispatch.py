@@ -36,14 +36,16 @@ import shutil
 import socket
 import statistics
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from bench_sweep import direct  # this folder: run as a script
 
+from sweeps.connection import ServerConnection
 from sweeps.grid import Grid
 from sweeps.report import load_report
 from sweeps.runner import plan_estimate, plan_sweep, run_sweep
@@ -61,6 +63,31 @@ COSTS = NodeCosts(
     checkpoint_load_ms=4300.0, per_class_ms={**NodeCosts().per_class_ms, "ImageBlur": 400.0}
 )
 MIXED = [1, 1, 1, 1, 2, 2, 4, 4]
+
+
+async def direct(urls: list[str], queues: list[list[dict[str, Any]]]) -> float:
+    """Seconds to run every prompt with a bare connection per server, two in flight
+    each; server i takes from ``queues[i]``: round-robin, when the queues are the
+    prompts dealt out in turn."""
+    conns = [ServerConnection(u) for u in urls]
+    start = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        listeners = [group.create_task(c.listen()) for c in conns]
+
+        async def worker(conn: ServerConnection, queue: list[dict[str, Any]]) -> None:
+            while queue:
+                await conn.run_prompt(queue.pop())
+
+        async with asyncio.TaskGroup() as workers:
+            for conn, queue in zip(conns, queues, strict=True):
+                for _ in range(2):
+                    workers.create_task(worker(conn, queue))
+        for listener in listeners:
+            listener.cancel()
+    elapsed = time.perf_counter() - start
+    for conn in conns:
+        await conn.client.aclose()
+    return elapsed
 
 
 def free_ports(count: int) -> list[int]:

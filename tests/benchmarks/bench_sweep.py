@@ -34,7 +34,6 @@ from typing import Any
 import httpx
 import websockets
 
-from sweeps.connection import ServerConnection
 from sweeps.grid import Grid
 from sweeps.runner import run_sweep
 from sweeps.simulator import SimConfig, Simulator
@@ -51,31 +50,6 @@ def write_spec(folder: Path, runs: int) -> Path:
         f"grid:\n  Noise.seed: {{range: [0, {runs}]}}\n"
     )
     return spec
-
-
-async def direct(urls: list[str], queues: list[list[dict[str, Any]]]) -> float:
-    """Seconds to run every prompt with a bare connection per server, two in flight
-    each; server i takes from ``queues[i]`` (the same list for a shared queue).
-    ``bench_dispatch`` measures round-robin with it."""
-    conns = [ServerConnection(u) for u in urls]
-    start = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        listeners = [group.create_task(c.listen()) for c in conns]
-
-        async def worker(conn: ServerConnection, queue: list[dict[str, Any]]) -> None:
-            while queue:
-                await conn.run_prompt(queue.pop())
-
-        async with asyncio.TaskGroup() as workers:
-            for conn, queue in zip(conns, queues, strict=True):
-                for _ in range(2):
-                    workers.create_task(worker(conn, queue))
-        for listener in listeners:
-            listener.cancel()
-    elapsed = time.perf_counter() - start
-    for conn in conns:
-        await conn.client.aclose()
-    return elapsed
 
 
 async def _minimal_server(url: str, prompts: list[dict[str, Any]], dest: Path) -> None:
