@@ -18,7 +18,6 @@ import functools
 import hashlib
 import html
 import json
-import os
 import re
 import ssl
 import uuid
@@ -57,6 +56,7 @@ from .models import (
 )
 from .redaction import header_secrets, redact
 from .schema import NodeSchema, parse_object_info
+from .spool import Spool
 from .stream import USER_AGENT
 from .stream import events as stream_events
 
@@ -550,29 +550,32 @@ class ComfyClient:
         response = await self._request("GET", "/view", params=self._view_params(file))
         return response.content
 
-    async def download(self, file: OutputFile, dest: Path) -> Path:
-        """Stream GET /view into ``dest``; the file appears whole or not at all."""
+    async def download(self, file: OutputFile, dest: Path, *, keep_existing: bool = False) -> Path:
+        """Stream GET /view into ``dest``; the file appears whole or not at all, and
+        the disk is written from a worker thread (:mod:`sweeps.spool`).
+
+        With ``keep_existing`` a file already at ``dest`` stays: the download lands
+        beside it as ``stem-2.ext`` (or the next free name), which is returned.
+        """
         self._check_open()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.part")
+        spool = Spool(dest, keep_existing=keep_existing)
         path = self._route("/view")
         may_retry = path != "/view" and self._api_prefix is None
         try:
-            if await self._stream_to(path, file, partial, may_retry=may_retry):
-                await self._stream_to("/view", file, partial, may_retry=False)
+            if await self._stream_to(path, file, spool, may_retry=may_retry):
+                await self._stream_to("/view", file, spool, may_retry=False)
                 self._api_prefix = False
             elif may_retry:
                 self._api_prefix = True
         except BaseException:
-            partial.unlink(missing_ok=True)
+            await asyncio.shield(spool.discard())
             raise
-        os.replace(partial, dest)
-        return dest
+        return await spool.finish()
 
     async def _stream_to(
-        self, path: str, file: OutputFile, partial: Path, *, may_retry: bool
+        self, path: str, file: OutputFile, spool: Spool, *, may_retry: bool
     ) -> bool:
-        """GET ``path`` into ``partial``. True for a 404 worth retrying bare; else raises.
+        """GET ``path`` into ``spool``. True for a 404 worth retrying bare; else raises.
 
         httpx's timeouts bound each read, so a server trickling bytes would never
         end: ``timeouts.download`` bounds the whole file, ``limits.max_download_bytes``
@@ -594,7 +597,7 @@ class ComfyClient:
                         if response.status_code == 404 and may_retry:
                             return True
                         self._raise_for_status("GET", path, response)
-                    await self._save_body(response, file, partial)
+                    await self._save_body(response, file, spool)
         except TimeoutError as exc:
             raise ServerTimeout(
                 f"downloading {file.filename} from {self.url} did not finish within "
@@ -611,19 +614,18 @@ class ComfyClient:
             raise self._transport_error(f"downloading {file.filename}", exc) from exc
         return False
 
-    async def _save_body(self, response: httpx.Response, file: OutputFile, partial: Path) -> None:
-        """Write the body to ``partial``, refusing one larger than the size cap."""
+    async def _save_body(self, response: httpx.Response, file: OutputFile, spool: Spool) -> None:
+        """Pass the body to ``spool``, refusing one larger than the size cap."""
         cap = self.server.limits.max_download_bytes
         length = response.headers.get("content-length", "")
         if cap is not None and length.isdigit() and int(length) > cap:
             raise self._too_large(file, cap, f" ({length} bytes declared)")
         size = 0
-        with partial.open("wb") as out:
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if cap is not None and size > cap:
-                    raise self._too_large(file, cap, "")
-                out.write(chunk)
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if cap is not None and size > cap:
+                raise self._too_large(file, cap, "")
+            await spool.write(chunk)
 
     def _too_large(self, file: OutputFile, cap: int, declared: str) -> ProtocolError:
         return ProtocolError(

@@ -150,7 +150,8 @@ class ServerConnection:
                         self._foreign.add(prompt_id)
                 # Whatever finished while the socket was down sent its events nowhere:
                 # every waiter asks /history once now.
-                for _, wake in self._trackers.values():
+                for tracker, wake in self._trackers.values():
+                    tracker.missed = True
                     wake.set()
             elif isinstance(event, SocketClosed):
                 if self.connected.is_set():
@@ -162,7 +163,8 @@ class ServerConnection:
                         # (a server without /ws never had one, and is not).
                         self._set_down(True)
                 self.connected.clear()
-                for _, wake in self._trackers.values():
+                for tracker, wake in self._trackers.values():
+                    tracker.missed = True
                     wake.set()  # waiters switch to polling
             self._route(event)
 
@@ -204,6 +206,7 @@ class ServerConnection:
                 self._socket_missing = True
         prompt_id = prompt_id or str(uuid.uuid4())
         tracker = PromptTracker(prompt_id, server=self.url, prompt=prompt)
+        tracker.missed = not self.connected.is_set()
         self._trackers[prompt_id] = (tracker, asyncio.Event())
         self._client_ids[prompt_id] = self.client.client_id
         silence = self.server.timeouts.silence
@@ -237,6 +240,7 @@ class ServerConnection:
             # A server older than the prompt_id field chose its own id: follow that
             # one, by polling, since its first events may have gone by unrecognised.
             tracker = PromptTracker(queued.prompt_id, server=self.url, prompt=prompt)
+            tracker.missed = True
             self._trackers[queued.prompt_id] = (tracker, self._trackers.pop(prompt_id)[1])
             self._client_ids[queued.prompt_id] = self._client_ids.pop(prompt_id)
             self._foreign.add(queued.prompt_id)
@@ -249,6 +253,7 @@ class ServerConnection:
         /history for it at ``poll_interval`` rather than waiting on the socket.
         """
         tracker = PromptTracker(prompt_id, server=self.url)
+        tracker.missed = True
         self._trackers[prompt_id] = (tracker, asyncio.Event())
         self._foreign.add(prompt_id)
         return tracker
@@ -260,7 +265,8 @@ class ServerConnection:
             entry[1].set()
 
     async def wait(self, tracker: PromptTracker) -> PromptOutcome:
-        """Wait until the prompt is over and return its outcome, reconciled with /history.
+        """Wait until the prompt is over and return its outcome, reconciled with /history
+        unless the socket alone carried the whole of a success (:attr:`PromptTracker.whole`).
 
         While the socket is open but silent for ``timeouts.silence / 2``, /history
         is asked (each question bounded by ``timeouts.probe``): a server that then
@@ -296,6 +302,8 @@ class ServerConnection:
                 except TimeoutError:
                     pass
                 wake.clear()
+                if tracker.whole:
+                    return tracker.outcome()
                 if tracker.done:
                     history = await self._history(tracker.prompt_id, attempts=3)
                     return tracker.outcome(history)

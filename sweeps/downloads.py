@@ -48,27 +48,17 @@ async def download_outputs(
     nodes of one run sharing a prefix, or a file an earlier run of an edited
     grid left under the same index (a report row still points at it).
     """
-    dest_dir = dest_dir.resolve()
-    taken: set[str] = set()
     saved: list[tuple[OutputFile, Path]] = []
     for file in files:
-        first = name = local_name(run_index, file)
-        stem, dot, ext = first.rpartition(".")
-        counter = 1
-        while name in taken or (dest_dir / name).exists():
-            counter += 1
-            name = f"{stem}-{counter}{dot}{ext}" if dot else f"{first}-{counter}"
-        taken.add(name)
-        target = dest_dir / name
-        if target.resolve().parent != dest_dir:
-            raise ValueError(f"refusing to write {target} outside {dest_dir}")
+        # local_name leaves no separator and no leading dot: the file stays in dest_dir.
+        target = dest_dir / local_name(run_index, file)
         for attempt in range(attempts):
             try:
-                await client.download(file, target)
+                landed = await client.download(file, target, keep_existing=True)
                 break
             except (TransportError, ServerFailed):
                 if attempt + 1 == attempts:
                     raise
                 await asyncio.sleep(0.5 * 2**attempt)
-        saved.append((file, target))
+        saved.append((file, landed))
     return saved

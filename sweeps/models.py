@@ -266,7 +266,7 @@ class HistoryEntry:
             status_str=str(status_str) if status_str is not None else None,
             completed=bool(status.get("completed")),
             messages=_messages(status.get("messages")),
-            output_problems=_output_problems(outputs),
+            output_problems=problems_in_outputs(outputs),
         )
 
     @property
@@ -322,7 +322,7 @@ class HistoryEntry:
         return None
 
 
-def _output_problems(outputs: object) -> tuple[str, ...]:
+def problems_in_outputs(outputs: object) -> tuple[str, ...]:
     """What is wrong with a history entry's ``outputs``, in words; () when nothing is.
 
     Values that are not files (``text: ["..."]``, ``animated: [true]``) are fine;

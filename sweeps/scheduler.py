@@ -541,7 +541,8 @@ class Sweep:
                     "filename": f.filename,
                     "subfolder": f.subfolder,
                     "type": f.type,
-                    "path": str(path.relative_to(self.report.out_dir.resolve())) if path else None,
+                    # Files land directly in the output folder (downloads.local_name).
+                    "path": path.name if path else None,
                 }
             )
         started_at = outcome.started_at

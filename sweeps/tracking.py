@@ -25,7 +25,7 @@ from .events import (
     ExecutionSuccess,
     ProgressState,
 )
-from .models import HistoryEntry, Outcome, OutputFile, output_files
+from .models import HistoryEntry, Outcome, OutputFile, output_files, problems_in_outputs
 
 __all__ = ["NodeTiming", "PromptOutcome", "PromptTracker"]
 
@@ -105,6 +105,10 @@ class PromptTracker:
         self.finished_at: datetime | None = None
         self.cached: tuple[str, ...] = ()
         self.outputs: dict[str, list[OutputFile]] = {}
+        self._ui: dict[str, Any] = {}
+        self.missed = False
+        """Set by whoever feeds it when events may have gone by unseen (the socket
+        closed or reopened): then only /history can say what the prompt left."""
         self.current_node: str | None = None
         self._node_started: dict[str, float] = {}
         self._timings: dict[str, float] = {}
@@ -139,6 +143,7 @@ class PromptTracker:
                         self._finish_node(now, n.node_id)
             case Executed(node=node, output=output):
                 self.outputs[node] = output_files(node, output)
+                self._ui[node] = output
             case ExecutionSuccess(timestamp=ts):
                 self._finish_node(now)
                 self.status = "success"
@@ -156,6 +161,24 @@ class PromptTracker:
                 self.error = event
                 self.finished_at = _from_ms(ts) or datetime.fromtimestamp(now, UTC)
         return self.done
+
+    @property
+    def whole(self) -> bool:
+        """True when the events alone are the whole record of a successful prompt,
+        so asking /history would only repeat them.
+
+        Every event of it reached us on one socket: its start, every output node's
+        ``executed`` (sent for cached output nodes too, PROTOCOL 3), its success and
+        ``executing null``. A failure, a gap in the socket, or outputs in a shape
+        ComfyUI does not write still go to /history, which is authoritative.
+        """
+        return (
+            self.done
+            and self.started
+            and self.status == "success"
+            and not self.missed
+            and not problems_in_outputs(self._ui)
+        )
 
     def _finish_node(self, now: float, node: str | None = None) -> None:
         node = node or self.current_node

@@ -35,6 +35,17 @@ def _sleepy(steps: int = 3, step_ms: int = 50, preview: bool = False) -> dict:
     }
 
 
+def _failing() -> dict:
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 7},
+        },
+        "2": {"class_type": "ProbeFail", "inputs": {"image": ["1", 0], "message": "boom"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "t"}},
+    }
+
+
 @pytest.fixture
 def speed() -> float:
     """Instant by default; a test that must catch a prompt mid-run overrides it."""
@@ -276,6 +287,43 @@ async def test_a_prompt_running_through_an_unclean_reconnect_still_completes(sim
     await connection.client.aclose()
     assert outcome.status == "success"
     assert outcome.outputs
+    assert tracker.missed, "events went to the old clientId: only /history saw the end"
+
+
+def _count_history_questions(conn: ServerConnection, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    asked: list[str] = []
+    get_history_entry = conn.client.get_history_entry
+
+    async def counted(prompt_id: str):
+        asked.append(prompt_id)
+        return await get_history_entry(prompt_id)
+
+    monkeypatch.setattr(conn.client, "get_history_entry", counted)
+    return asked
+
+
+async def test_a_success_heard_whole_on_the_socket_costs_no_history_request(
+    conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One request fewer per run; the outcome is the one /history would give."""
+    asked = _count_history_questions(conn, monkeypatch)
+    outcome = await conn.run_prompt(MODEL_FREE)
+    assert asked == []
+    assert outcome.status == "success"
+    entry = await conn.client.get_history_entry(outcome.prompt_id)
+    assert entry is not None
+    assert outcome.outputs == tuple(entry.files)
+    assert outcome.cached_nodes == entry.cached_nodes
+    assert outcome.started_at is not None and outcome.finished_at is not None
+
+
+async def test_a_failure_is_still_reconciled_with_history(
+    conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _count_history_questions(conn, monkeypatch)
+    outcome = await conn.run_prompt(_failing())
+    assert outcome.status == "failed"
+    assert asked == [outcome.prompt_id]
 
 
 async def test_a_server_that_ignores_the_chosen_prompt_id_is_followed_by_its_own(

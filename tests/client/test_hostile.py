@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from sweeps import spool
 from sweeps.client import ComfyClient
 from sweeps.config import Limits, ServerConfig, Timeouts
 from sweeps.connection import ServerConnection
@@ -79,24 +80,56 @@ async def test_a_file_over_the_size_cap_is_refused_and_not_retried(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_a_declared_size_over_the_cap_is_refused_before_reading(tmp_path: Path) -> None:
-    async def declared(request: web.Request) -> web.Response:
-        return web.Response(body=b"\0" * 50_000, content_type="image/png")
-
-    async with serving({"/api/view": declared}) as url:
-        server = ServerConfig(url, limits=Limits(max_download_bytes=1000))
-        async with ComfyClient(server) as client:
-            with pytest.raises(ProtocolError, match="50000 bytes"):
-                await client.download(PNG, tmp_path / "a.png")
-    assert list(tmp_path.iterdir()) == []
-
-
 async def test_a_file_within_the_cap_downloads_whole(tmp_path: Path) -> None:
     async with serving({"/api/view": _large}) as url:
         server = ServerConfig(url, limits=Limits(max_download_bytes=64 * 1024))
         async with ComfyClient(server) as client:
             path = await client.download(PNG, tmp_path / "a.png")
     assert path.stat().st_size == 64 * 1024
+
+
+async def _numbered(request: web.Request) -> web.StreamResponse:
+    """64 distinct KiB chunks, no Content-Length: order and completeness show."""
+    response = web.StreamResponse(headers={"content-type": "image/png"})
+    await response.prepare(request)
+    for i in range(64):
+        await response.write(bytes([i]) * 1024)
+    await response.write_eof()
+    return response
+
+
+async def test_a_file_larger_than_the_write_buffer_arrives_whole_and_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "FLUSH_BYTES", 4096)  # many trips to the writer thread
+    async with serving({"/api/view": _numbered}) as url:
+        async with ComfyClient(url) as client:
+            path = await client.download(PNG, tmp_path / "a.png")
+    assert path.read_bytes() == b"".join(bytes([i]) * 1024 for i in range(64))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+async def _declared(request: web.Request) -> web.Response:
+    return web.Response(body=b"\0" * 50_000, content_type="image/png")
+
+
+@pytest.mark.parametrize(
+    ("view", "match"),
+    [
+        (_declared, "larger than 20000 bytes \\(50000 bytes declared\\)"),  # before reading
+        (_numbered, "larger than 20000 bytes; raise"),  # after some of it reached the disk
+    ],
+)
+async def test_a_download_over_the_cap_is_refused_and_leaves_no_partial_file(
+    view, match: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "FLUSH_BYTES", 4096)
+    async with serving({"/api/view": view}) as url:
+        server = ServerConfig(url, limits=Limits(max_download_bytes=20_000))
+        async with ComfyClient(server) as client:
+            with pytest.raises(ProtocolError, match=match):
+                await client.download(PNG, tmp_path / "a.png")
+    assert list(tmp_path.iterdir()) == []
 
 
 @asynccontextmanager

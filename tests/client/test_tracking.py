@@ -138,3 +138,58 @@ def test_other_prompts_events_are_ignored() -> None:
     for message in load_trace("run_txt2img_random_sd15").ws_messages("A"):
         assert tracker.feed(parse_message(message)) is False
     assert tracker.status is None
+
+
+@pytest.mark.parametrize("version", ["0.8.0", "0.33.0"])
+@pytest.mark.parametrize(
+    "trace_name",
+    [
+        "run_basic_then_cached",
+        "run_execution_error",
+        "run_interrupt",
+        "run_progress_preview_metadata",
+        "run_txt2img_random_sd15",
+    ],
+)
+def test_a_whole_success_on_the_socket_says_what_history_would(
+    trace_name: str, version: str
+) -> None:
+    """Where the events alone are trusted (no /history asked), they must give the
+    record /history would have given: every field the report keeps."""
+    trace = load_trace(trace_name, version)
+    submissions = [p for p in trace.http("POST", "/prompt") if p.status == 200]
+    assert submissions
+    for post in submissions:
+        prompt_id = post.response["prompt_id"]
+        tracker = PromptTracker(prompt_id, server="s", prompt=post.request["prompt"])
+        for message in trace.ws_messages("A"):
+            tracker.feed(parse_message(message))
+        history = next(h.response for h in trace.http("GET", f"/history/{prompt_id}") if h.response)
+        entry = HistoryEntry.from_json(prompt_id, history[prompt_id])
+        assert tracker.whole == (entry.outcome == "success")
+        if not tracker.whole:
+            continue
+        alone, reconciled = tracker.outcome(), tracker.outcome(entry)
+        assert alone == reconciled
+
+
+def test_a_gap_in_the_socket_or_odd_outputs_send_the_waiter_to_history() -> None:
+    prompt, prompt_id, _ = next(_submissions("run_txt2img_random_sd15"))
+    tracker, _ = _track("run_txt2img_random_sd15", prompt_id, prompt)
+    assert tracker.whole
+    tracker.missed = True  # the socket closed or reopened while it ran
+    assert not tracker.whole
+
+    odd = PromptTracker("p")
+    for message in (
+        {"type": "execution_start", "data": {"prompt_id": "p", "timestamp": 1}},
+        {
+            "type": "executed",
+            "data": {"node": "9", "output": {"images": [{"subfolder": ""}]}, "prompt_id": "p"},
+        },
+        {"type": "execution_success", "data": {"prompt_id": "p", "timestamp": 2}},
+        {"type": "executing", "data": {"node": None, "prompt_id": "p"}},
+    ):
+        odd.feed(parse_message(message))
+    assert odd.done and odd.status == "success"
+    assert not odd.whole, "a file entry without a filename: /history decides"
